@@ -1,0 +1,214 @@
+package progressive
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+)
+
+func fieldIndex(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
+
+// Validate checks the whole plan before anything is touched and reports every
+// problem at once, each under its field path (steps[2].setWeight.weight). The
+// rollout package adds the checks that need the runner's providers.
+func (p Plan) Validate() error {
+	var pr Problems
+	if p.Name == "" {
+		pr.Add("name", nil, "must not be empty")
+	}
+	pr.Merge("target", p.Target.Validate())
+	switch p.OnInconclusive {
+	case "", RollbackOnInconclusive, HoldOnInconclusive:
+	default:
+		pr.Add("onInconclusive", string(p.OnInconclusive), "must be %q or %q", RollbackOnInconclusive, HoldOnInconclusive)
+	}
+	validateChecks(&pr, "checks", p.Checks)
+	validateHooks(&pr, p.Hooks)
+	if len(p.Steps) == 0 {
+		pr.Add("steps", nil, "a plan needs at least one step")
+	}
+	v := stepValidator{plan: p, problems: &pr, flagPercent: map[string]float64{}}
+	for i, s := range p.Steps {
+		v.step(fieldIndex("steps", i), s)
+	}
+	if v.shiftsTraffic && !v.analyses {
+		pr.Add("steps", nil, "a plan that shifts traffic or flag percentages needs at least one analyze step (a canary with no checks)")
+	}
+	return pr.Err()
+}
+
+type stepValidator struct {
+	plan          Plan
+	problems      *Problems
+	lastWeight    float64
+	flagPercent   map[string]float64
+	shiftsTraffic bool
+	analyses      bool
+}
+
+func (v *stepValidator) step(path string, s Step) {
+	pr := v.problems
+	kinds := s.kinds()
+	switch len(kinds) {
+	case 0:
+		pr.Add(path, nil, "sets no action; set exactly one of deploy, setWeight, setRoutes, switch, scale, setFlag, pause, analyze, approval, hook, roll, promote, finalize")
+		return
+	case 1:
+	default:
+		pr.Add(path, fmt.Sprint(kinds), "sets several actions; set exactly one")
+		return
+	}
+	f := path + "." + string(kinds[0])
+	switch {
+	case s.Deploy != nil:
+		if s.Deploy.Replicas < 1 {
+			pr.Add(f+".replicas", s.Deploy.Replicas, "must be at least 1")
+		}
+		positiveIfSet(pr, f+".readyTimeout", s.Deploy.ReadyTimeout)
+		if v.plan.Release.Version == "" {
+			pr.Add("release.version", nil, "a plan that deploys needs a release version")
+		}
+	case s.SetWeight != nil:
+		w := s.SetWeight.Weight
+		checkPercent(pr, f+".weight", w)
+		if w <= v.lastWeight && w >= 0 && w <= 100 {
+			pr.Add(f+".weight", w, "weights must increase from step to step; the previous weight was %g", v.lastWeight)
+		}
+		if w > v.lastWeight {
+			v.lastWeight = w
+		}
+		if w > 0 && w < 100 {
+			v.shiftsTraffic = true
+		}
+	case s.SetRoutes != nil:
+		pr.Merge(f+".routes", s.SetRoutes.Routes.Validate())
+		v.shiftsTraffic = true
+	case s.Switch != nil:
+		if s.Switch.To != Stable && s.Switch.To != Canary {
+			pr.Add(f+".to", string(s.Switch.To), "must be %q or %q", Stable, Canary)
+		}
+	case s.Scale != nil:
+		if s.Scale.Replicas < 0 {
+			pr.Add(f+".replicas", s.Scale.Replicas, "must not be negative")
+		}
+	case s.SetFlag != nil:
+		sf := s.SetFlag
+		pr.Merge(f+".flag", sf.Flag.Validate())
+		checkPercent(pr, f+".percent", sf.Percent)
+		if sf.Variation == "" {
+			pr.Add(f+".variation", nil, "must not be empty")
+		}
+		if sf.Fallback == "" {
+			pr.Add(f+".fallback", nil, "must not be empty")
+		} else if sf.Fallback == sf.Variation {
+			pr.Add(f+".fallback", sf.Fallback, "must differ from variation")
+		}
+		key := sf.Flag.String()
+		if prev, ok := v.flagPercent[key]; ok && sf.Percent <= prev && sf.Percent >= 0 {
+			pr.Add(f+".percent", sf.Percent, "percentages must increase from step to step; the previous one for %s was %g", key, prev)
+		}
+		v.flagPercent[key] = sf.Percent
+		if sf.Percent > 0 && sf.Percent < 100 {
+			v.shiftsTraffic = true
+		}
+	case s.Pause != nil:
+		positive(pr, f+".duration", s.Pause.Duration)
+	case s.Analyze != nil:
+		positive(pr, f+".duration", s.Analyze.Duration)
+		checks := v.plan.ChecksFor(*s.Analyze)
+		if len(checks) == 0 {
+			pr.Add(f+".checks", nil, "an analyze step needs checks, its own or the plan's")
+		} else {
+			v.analyses = true
+		}
+		validateChecks(pr, f+".checks", s.Analyze.Checks)
+	case s.Approval != nil:
+		if s.Approval.Gate == "" {
+			pr.Add(f+".gate", nil, "must not be empty")
+		}
+		positiveIfSet(pr, f+".timeout", s.Approval.Timeout)
+	case s.Hook != nil:
+		pr.Merge(f+".hook", validateHook(s.Hook.Hook, false))
+	case s.Roll != nil:
+		r := s.Roll
+		if r.Updated < 1 {
+			pr.Add(f+".updated", r.Updated, "must be at least 1")
+		}
+		if r.Params.MaxSurge < 0 {
+			pr.Add(f+".params.maxSurge", r.Params.MaxSurge, "must not be negative")
+		}
+		if r.Params.MaxUnavailable < 0 {
+			pr.Add(f+".params.maxUnavailable", r.Params.MaxUnavailable, "must not be negative")
+		}
+		if r.Params.MaxSurge == 0 && r.Params.MaxUnavailable == 0 {
+			pr.Add(f+".params", nil, "maxSurge and maxUnavailable must not both be 0")
+		}
+		checkPercent(pr, f+".readinessBudget", r.ReadinessBudget)
+		positiveIfSet(pr, f+".readyTimeout", r.ReadyTimeout)
+	case s.Promote != nil:
+		positiveIfSet(pr, f+".readyTimeout", s.Promote.ReadyTimeout)
+	}
+}
+
+func validateChecks(pr *Problems, path string, checks []Check) {
+	seen := map[string]bool{}
+	for i, c := range checks {
+		f := fieldIndex(path, i)
+		pr.Merge(f, c.Validate())
+		if c.Name != "" && seen[c.Name] {
+			pr.Add(f+".name", c.Name, "is used by another check")
+		}
+		seen[c.Name] = true
+	}
+}
+
+func validateHooks(pr *Problems, hooks []HookSpec) {
+	for i, h := range hooks {
+		pr.Merge(fieldIndex("hooks", i), validateHook(h, true))
+	}
+}
+
+func validateHook(h HookSpec, lifecycle bool) error {
+	var pr Problems
+	if h.Name == "" {
+		pr.Add("name", nil, "must not be empty")
+	}
+	if lifecycle {
+		switch h.Phase {
+		case HookPreRollout, HookPrePromotion, HookPostRollout, HookOnRollback:
+		default:
+			pr.Add("phase", string(h.Phase), "must be one of %s, %s, %s, %s", HookPreRollout, HookPrePromotion, HookPostRollout, HookOnRollback)
+		}
+	}
+	if h.URL != "" {
+		u, err := url.Parse(h.URL)
+		switch {
+		case err != nil:
+			pr.Add("url", h.URL, "is not a URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			pr.Add("url", h.URL, "must be an http or https URL")
+		case u.Host == "":
+			pr.Add("url", h.URL, "has no host")
+		}
+	}
+	if h.Timeout < 0 {
+		pr.Add("timeout", h.Timeout.String(), "must be positive")
+	}
+	if h.Retries < -1 {
+		pr.Add("retries", h.Retries, "must be -1 (none), 0 (default) or more")
+	}
+	return pr.Err()
+}
+
+func positive(pr *Problems, field string, d time.Duration) {
+	if d <= 0 {
+		pr.Add(field, d.String(), "must be positive")
+	}
+}
+
+// positiveIfSet accepts zero, which selects the documented default.
+func positiveIfSet(pr *Problems, field string, d time.Duration) {
+	if d < 0 {
+		pr.Add(field, d.String(), "must be positive")
+	}
+}
