@@ -1,0 +1,152 @@
+package progressive_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/agentops/progressive"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func errorCheck() progressive.Check {
+	return progressive.Check{Name: "error-rate", Query: "error_rate", Max: progressive.Float(1)}
+}
+
+func validPlan() progressive.Plan {
+	return progressive.Plan{
+		Name:    "payment-service-v2",
+		Target:  progressive.Target{Namespace: "production", Name: "payment-service"},
+		Release: progressive.Release{Version: "v2.0.0", Image: "registry.example.com/payment-service:v2.0.0"},
+		Checks:  []progressive.Check{errorCheck()},
+		Steps: []progressive.Step{
+			{Deploy: &progressive.DeployStep{Replicas: 2}},
+			{SetWeight: &progressive.SetWeightStep{Weight: 10}},
+			{Analyze: &progressive.AnalyzeStep{Duration: 15 * time.Minute}},
+			{SetWeight: &progressive.SetWeightStep{Weight: 50}},
+			{Analyze: &progressive.AnalyzeStep{Duration: 15 * time.Minute}},
+			{Promote: &progressive.PromoteStep{}},
+			{Finalize: &progressive.FinalizeStep{}},
+		},
+	}
+}
+
+func fields(t *testing.T, err error) map[string]string {
+	t.Helper()
+	var ve *progressive.ValidationError
+	require.True(t, errors.As(err, &ve), "want a *ValidationError, got %v", err)
+	out := map[string]string{}
+	for _, p := range ve.Problems {
+		out[p.Field] = p.Error()
+	}
+	return out
+}
+
+func TestValidPlanPasses(t *testing.T) {
+	require.NoError(t, validPlan().Validate())
+	assert.Equal(t, 30*time.Minute, validPlan().TotalDuration())
+}
+
+func TestValidateReportsEveryProblemWithItsField(t *testing.T) {
+	p := validPlan()
+	p.Name = ""
+	p.Target.Name = "Payment_Service"
+	p.Checks = []progressive.Check{{Name: "latency", Query: "latency_p95", Min: progressive.Float(500), Max: progressive.Float(100), Interval: -time.Second, Severity: "fatal"}}
+	p.Steps = []progressive.Step{
+		{SetWeight: &progressive.SetWeightStep{Weight: 50}},
+		{SetWeight: &progressive.SetWeightStep{Weight: 10}},
+		{SetWeight: &progressive.SetWeightStep{Weight: 120}},
+		{Pause: &progressive.PauseStep{}},
+		{Analyze: &progressive.AnalyzeStep{Duration: -time.Minute}},
+		{SetFlag: &progressive.SetFlagStep{Percent: 101, Variation: "on", Fallback: "off"}},
+		{Hook: &progressive.HookStep{Hook: progressive.HookSpec{Name: "smoke", URL: "ftp://tests.example.com/run"}}},
+		{},
+		{Pause: &progressive.PauseStep{Duration: time.Second}, Promote: &progressive.PromoteStep{}},
+	}
+	p.Hooks = []progressive.HookSpec{{Name: "notify", Phase: "sometimes", URL: "https://hooks.example.com"}}
+	err := p.Validate()
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	got := fields(t, err)
+	for field, want := range map[string]string{
+		"name":                      "must not be empty",
+		"target.name":               `"Payment_Service"`,
+		"checks[0].min":             "must not exceed max 100",
+		"checks[0].interval":        "-1s",
+		"checks[0].severity":        `"fatal"`,
+		"steps[1].setWeight.weight": "must increase",
+		"steps[2].setWeight.weight": "got 120",
+		"steps[3].pause.duration":   "must be positive",
+		"steps[4].analyze.duration": "-1m0s",
+		"steps[5].setFlag.flag.key": "must not be empty",
+		"steps[5].setFlag.percent":  "got 101",
+		"steps[6].hook.hook.url":    "must be an http or https URL",
+		"steps[7]":                  "sets no action",
+		"steps[8]":                  "several actions",
+		"hooks[0].phase":            `"sometimes"`,
+	} {
+		require.Contains(t, got, field, "all problems: %v", err)
+		assert.Contains(t, got[field], want, field)
+	}
+}
+
+func TestCanaryWithoutChecksIsRejected(t *testing.T) {
+	p := validPlan()
+	p.Checks = nil
+	got := fields(t, p.Validate())
+	assert.Contains(t, got["steps[2].analyze.checks"], "needs checks")
+	assert.Contains(t, got["steps"], "a canary with no checks")
+}
+
+func TestRoutesValidate(t *testing.T) {
+	require.NoError(t, progressive.WeightedRoutes(9.0909).Validate())
+	got := fields(t, progressive.Routes{StableWeight: 80, CanaryWeight: 30, MirrorPercent: -1, Matches: []progressive.Match{{Kind: "query"}}}.Validate())
+	assert.Contains(t, got["canaryWeight"], "must be 100")
+	assert.Contains(t, got["mirrorPercent"], "between 0 and 100")
+	assert.Contains(t, got["matches[0].kind"], `"query"`)
+	assert.Contains(t, got["matches[0].name"], "must not be empty")
+}
+
+func TestFlagRolloutValidate(t *testing.T) {
+	r := progressive.PercentRollout("v2", "v1", 10)
+	require.NoError(t, r.Validate())
+	assert.Equal(t, 10.0, r.WeightOf("v2"))
+	assert.Equal(t, 90.0, r.WeightOf("v1"))
+	got := fields(t, progressive.Rollout{Weights: []progressive.VariationWeight{{Variation: "", Weight: 120}}}.Validate())
+	assert.Contains(t, got["weights[0].variation"], "must not be empty")
+	assert.Contains(t, got["weights[0].weight"], "got 120")
+	assert.Contains(t, got["weights"], "must sum to 100")
+}
+
+func TestErrorsClassify(t *testing.T) {
+	wrapped := errors.Join(errors.New("context"), progressive.ErrTransient)
+	assert.True(t, progressive.IsTransient(wrapped))
+	assert.False(t, progressive.IsInvalid(wrapped))
+	fe := progressive.FieldError{Field: "steps[0]", Value: "x", Reason: "bad"}
+	assert.True(t, progressive.IsInvalid(fe))
+	assert.Equal(t, `steps[0]: bad (got "x")`, fe.Error())
+}
+
+// FuzzPlanValidate feeds arbitrary JSON plans to Validate: it must never panic, and
+// a plan it accepts must survive a JSON round trip unchanged in verdict.
+func FuzzPlanValidate(f *testing.F) {
+	seed, _ := json.Marshal(validPlan())
+	f.Add(seed)
+	f.Add([]byte(`{"name":"x","target":{"name":"y"},"steps":[{"setWeight":{"weight":1e308}},{"analyze":{"duration":-1}}]}`))
+	f.Add([]byte(`{"steps":[{"setFlag":{"flag":{"key":""},"percent":"NaN"}}],"checks":[{"min":1,"max":0}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p progressive.Plan
+		if json.Unmarshal(data, &p) != nil {
+			return
+		}
+		err := p.Validate()
+		if err == nil {
+			b, merr := json.Marshal(p)
+			require.NoError(t, merr)
+			var back progressive.Plan
+			require.NoError(t, json.Unmarshal(b, &back))
+			require.NoError(t, back.Validate())
+		}
+	})
+}
