@@ -1,0 +1,211 @@
+package prometheus
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/agentops/progressive"
+)
+
+// BasicAuth are HTTP basic authentication credentials.
+type BasicAuth struct {
+	Username string `json:"username"`
+	Password Secret `json:"password"`
+}
+
+// TLSOptions configure the connection to an https Address. The zero value verifies
+// the server against the system's roots.
+type TLSOptions struct {
+	// CAFile is a PEM file of certificate authorities to verify the server with,
+	// instead of the system's roots. It is read once, by New.
+	CAFile string `json:"caFile,omitempty"`
+	// ServerName overrides the name the server's certificate is checked against
+	// (default: the host of Address).
+	ServerName string `json:"serverName,omitempty"`
+	// InsecureSkipVerify accepts any certificate. It is never turned on implicitly;
+	// New logs a warning when it is set. For tests and emergencies only.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+func (t TLSOptions) isZero() bool { return t == TLSOptions{} }
+
+// config builds the client TLS configuration.
+func (t TLSOptions) config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // only when explicitly asked for
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus: TLS.CAFile: %w: %w", err, progressive.ErrInvalid)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("prometheus: TLS.CAFile %s holds no PEM certificate: %w", t.CAFile, progressive.ErrInvalid)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// endpoint is a parsed, credential-free Address.
+type endpoint struct {
+	url      *url.URL // without user info
+	redacted string   // for messages
+	// userinfo found in the address, if any
+	user     string
+	password string
+	hasUser  bool
+}
+
+func parseAddress(address string) (endpoint, error) {
+	if strings.TrimSpace(address) == "" {
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address is required (for example http://prometheus.monitoring:9090): %w", progressive.ErrInvalid)
+	}
+	u, err := url.Parse(address)
+	if err != nil {
+		// url.Parse errors quote the input, which may hold a password.
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address does not parse as a URL: %w", progressive.ErrInvalid)
+	}
+	var ep endpoint
+	if u.User != nil {
+		ep.hasUser = true
+		ep.user = u.User.Username()
+		ep.password, _ = u.User.Password()
+		u.User = nil
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: the scheme must be http or https: %w", u.Redacted(), progressive.ErrInvalid)
+	}
+	if u.Host == "" {
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: no host: %w", u.Redacted(), progressive.ErrInvalid)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: must not have a query or fragment: %w", u.Redacted(), progressive.ErrInvalid)
+	}
+	ep.url = u
+	ep.redacted = u.String()
+	return ep, nil
+}
+
+// authTransport adds the credentials and extra headers to requests for the
+// configured origin only: a redirect to another host never carries them.
+type authTransport struct {
+	base          http.RoundTripper
+	scheme, host  string
+	authorization string
+	headers       http.Header
+	hostHeader    string
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != t.scheme || !strings.EqualFold(req.URL.Host, t.host) {
+		return t.base.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	for k, vs := range t.headers {
+		r.Header[k] = append([]string(nil), vs...)
+	}
+	if t.hostHeader != "" {
+		r.Host = t.hostHeader
+	}
+	if t.authorization != "" {
+		r.Header.Set("Authorization", t.authorization)
+	}
+	return t.base.RoundTrip(r)
+}
+
+// transport is what New derives from Options: the HTTP client and the secrets to
+// scrub from messages.
+type transport struct {
+	client  *http.Client
+	secrets []string
+}
+
+func buildTransport(o Options, ep endpoint) (transport, error) {
+	var p progressive.Problems
+	var secrets []string
+	basic := o.BasicAuth
+	if ep.hasUser {
+		if basic != nil {
+			p.Add("address", ep.redacted, "has user info and BasicAuth is set too; use one")
+		} else {
+			basic = &BasicAuth{Username: ep.user, Password: Secret(ep.password)}
+		}
+	}
+	if basic != nil && o.BearerToken != "" {
+		p.Add("bearerToken", nil, "set either BearerToken or BasicAuth, not both")
+	}
+	auth := ""
+	switch {
+	case o.BearerToken != "":
+		auth = "Bearer " + string(o.BearerToken)
+		secrets = append(secrets, string(o.BearerToken), auth)
+	case basic != nil:
+		enc := base64.StdEncoding.EncodeToString([]byte(basic.Username + ":" + string(basic.Password)))
+		auth = "Basic " + enc
+		secrets = append(secrets, string(basic.Password), enc)
+	}
+	headers := http.Header{}
+	hostHeader := ""
+	for k, v := range o.Headers {
+		ck := http.CanonicalHeaderKey(k)
+		switch {
+		case ck == "" || strings.ContainsAny(ck, " \t\r\n:"):
+			p.Add("headers", k, "is not a valid header name")
+			continue
+		case strings.ContainsAny(string(v), "\r\n"):
+			p.Add("headers["+ck+"]", nil, "the value must not contain a line break")
+			continue
+		case ck == "Authorization" && auth != "":
+			p.Add("headers[Authorization]", nil, "conflicts with BearerToken or BasicAuth; set one of them")
+			continue
+		case ck == "Host":
+			hostHeader = string(v)
+		default:
+			headers.Set(ck, string(v))
+		}
+		secrets = append(secrets, string(v))
+	}
+	if o.HTTPClient != nil && !o.TLS.isZero() {
+		p.Add("tls", nil, "applies to the transport New builds; with HTTPClient set, configure TLS on that client's transport")
+	}
+	if ep.url.Scheme == "http" && !o.TLS.isZero() {
+		p.Add("tls", nil, "is set but Address %s is not https", ep.redacted)
+	}
+	if err := p.Err(); err != nil {
+		return transport{}, fmt.Errorf("prometheus: options: %w", err)
+	}
+
+	var client http.Client
+	var base http.RoundTripper
+	if o.HTTPClient != nil {
+		client = *o.HTTPClient
+		base = client.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if !o.TLS.isZero() {
+			cfg, err := o.TLS.config()
+			if err != nil {
+				return transport{}, err
+			}
+			tr.TLSClientConfig = cfg
+		}
+		base = tr
+	}
+	if auth != "" || len(headers) > 0 || hostHeader != "" {
+		base = &authTransport{
+			base: base, scheme: ep.url.Scheme, host: ep.url.Host,
+			authorization: auth, headers: headers, hostHeader: hostHeader,
+		}
+	}
+	client.Transport = base
+	return transport{client: &client, secrets: secrets}, nil
+}
