@@ -24,7 +24,7 @@ type Options struct {
 	// Judges are the statistical judges by progressive.JudgeSpec.Kind. Threshold
 	// and baseline checks need none. The map is copied by NewEngine.
 	Judges map[string]Judge
-	// Logger receives a debug record per measurement and an info record per
+	// Logger receives a debug record per measurement and one per
 	// verdict. Default slog.Default(); pass slog.New(slog.DiscardHandler) to
 	// silence it.
 	Logger *slog.Logger
@@ -168,7 +168,7 @@ func (e *Engine) Tick(ctx context.Context, checks []progressive.Check, vars Vars
 	if v == VerdictRunning {
 		res.NextDue = nextDue(next, st.Deadline, now)
 	} else {
-		e.log.LogAttrs(ctx, slog.LevelInfo, "analysis verdict",
+		e.log.LogAttrs(ctx, slog.LevelDebug, "analysis verdict",
 			slog.String("verdict", string(v)), slog.String("reason", reason))
 	}
 	return res, nil

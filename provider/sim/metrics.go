@@ -201,6 +201,14 @@ type Metrics struct {
 	mu        sync.Mutex
 	profiles  map[progressive.Target]Profile
 	incidents []Incident
+	flags     map[progressive.Target]flagBinding
+}
+
+// flagBinding makes the users a flag serves one variation the target's canary.
+type flagBinding struct {
+	store     *FlagStore
+	ref       progressive.FlagRef
+	variation string
 }
 
 // NewMetrics returns a metric source reading shares from router and workload,
@@ -214,7 +222,48 @@ func NewMetrics(opts Options, router *Router, workload *Workload) *Metrics {
 		router:   router,
 		workload: workload,
 		profiles: map[progressive.Target]Profile{},
+		flags:    map[progressive.Target]flagBinding{},
 	}
+}
+
+// BindFlag makes the requests of users served variation of flag ref the canary of
+// target, and everyone else's the stable side: a feature-flag rollout's metrics by
+// variation, as an application labels them. It takes precedence over the router
+// and workload shares; a flag that is off serves no one the variation.
+func (m *Metrics) BindFlag(target progressive.Target, store *FlagStore, ref progressive.FlagRef, variation string) error {
+	if err := invalidTarget(target); err != nil {
+		return err
+	}
+	if store == nil {
+		return fmt.Errorf("sim metrics: bind flag %s: store must not be nil: %w", ref, progressive.ErrInvalid)
+	}
+	f, err := store.GetFlag(context.Background(), ref)
+	if err != nil {
+		return fmt.Errorf("sim metrics: bind flag: %w", err)
+	}
+	if _, ok := f.Variation(variation); !ok {
+		return fmt.Errorf("sim metrics: bind flag %s: no variation %q: %w", ref, variation, progressive.ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.flags[target] = flagBinding{store: store, ref: ref, variation: variation}
+	return nil
+}
+
+// flagShare reads the bound flag's share of target, when one is bound.
+func (m *Metrics) flagShare(target progressive.Target) (float64, bool) {
+	m.mu.Lock()
+	b, ok := m.flags[target]
+	m.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	f, err := b.store.GetFlag(context.Background(), b.ref)
+	if err != nil || !f.On {
+		return 0, true
+	}
+	v, _ := f.Variation(b.variation)
+	return f.Fallthrough.WeightOf(v.ID) / 100, true
 }
 
 // Name returns "sim".
@@ -413,6 +462,7 @@ func (m *Metrics) state(target progressive.Target, t time.Time) (prof Profile, s
 	if m.router != nil {
 		routes, hasRoutes = m.router.routesAt(target, t)
 	}
+	flagShare, hasFlag := m.flagShare(target)
 	stablePods, canaryPods := -1, -1
 	var stableReady, canaryReady int
 	if m.workload != nil {
@@ -432,6 +482,8 @@ func (m *Metrics) state(target progressive.Target, t time.Time) (prof Profile, s
 	stable = side{errPct: prof.ErrorRate, latFactor: 1, cpu: prof.CPU, pods: stablePods}
 	canary = side{errPct: prof.ErrorRate, latFactor: 1, cpu: prof.CPU, pods: canaryPods}
 	switch {
+	case hasFlag:
+		stable.share, canary.share = 1-flagShare, flagShare
 	case hasRoutes:
 		var ms float64
 		if len(routes.Matches) > 0 {

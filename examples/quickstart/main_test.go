@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentops/progressive/rollout"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestQuickstartPromotesOneAndRollsBackTheOther(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	require.NoError(t, run(context.Background(), &out, 0, dir))
+	text := out.String()
+
+	assert.Equal(t, 1, strings.Count(text, "SUCCEEDED"), text)
+	assert.Equal(t, 1, strings.Count(text, "ROLLED-BACK"), text)
+	assert.Contains(t, text, "Rollback is automatic when:", "the plan is explained before it runs")
+	assert.Regexp(t, `production/payment-service\s+canary\s+2\s+1\s+50%`, text)
+
+	var records []rollout.DecisionRecord
+	for _, name := range []string{"payment-service-v2-0-0.json", "payment-service-v2-1-0.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		var rec rollout.DecisionRecord
+		require.NoError(t, json.Unmarshal(b, &rec))
+		records = append(records, rec)
+	}
+	assert.Equal(t, rollout.OutcomePromoted, records[0].Impact.Outcome)
+	assert.Equal(t, rollout.OutcomeRolledBack, records[1].Impact.Outcome)
+	assert.Equal(t, 50.0, records[1].Impact.MaxCanaryWeight, "the regression shows at 50%")
+	require.NotNil(t, records[1].Impact.TimeToDetect)
+	assert.NotEmpty(t, records[1].Observations)
+	assert.NotEmpty(t, records[1].Learning)
+}

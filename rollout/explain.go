@@ -1,0 +1,267 @@
+package rollout
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/agentops/progressive"
+)
+
+// Explain renders a plan as the timeline a person reads before approving it: what
+// each step does, when it starts at the earliest, what is measured, and what
+// triggers a rollback. It does not validate; call Validate first.
+func Explain(plan progressive.Plan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Rollout %s: %s of %s to %s\n", plan.Name, orDefault(plan.Strategy, "custom plan"), plan.Target, plan.Release)
+	if plan.Reason != "" {
+		fmt.Fprintf(&b, "Why: %s\n", plan.Reason)
+	}
+	fmt.Fprintf(&b, "Least duration when healthy: %s\n\n", formatDuration(plan.TotalDuration()))
+	for _, h := range plan.Hooks {
+		if h.Phase == progressive.HookPreRollout {
+			fmt.Fprintf(&b, "%-10s %s\n", "T+0", "pre-rollout hook "+describeHook(h))
+		}
+	}
+	var at time.Duration
+	for i, s := range plan.Steps {
+		fmt.Fprintf(&b, "%-10s %d. %s\n", "T+"+formatDuration(at), i+1, describeStep(plan, s))
+		switch {
+		case s.Pause != nil:
+			at += s.Pause.Duration
+		case s.Analyze != nil:
+			at += s.Analyze.Duration
+		}
+	}
+	fmt.Fprintf(&b, "%-10s done: %s serves all traffic\n", "T+"+formatDuration(at), plan.Release)
+	for _, h := range plan.Hooks {
+		if h.Phase != progressive.HookPreRollout {
+			fmt.Fprintf(&b, "%-10s %s hook %s\n", "", h.Phase, describeHook(h))
+		}
+	}
+	b.WriteString("\nRollback is automatic when:\n")
+	for _, t := range rollbackTriggers(plan) {
+		fmt.Fprintf(&b, "  - %s\n", t)
+	}
+	b.WriteString("Rollback restores: ")
+	b.WriteString(strings.Join(rollbackRestores(plan), "; "))
+	b.WriteString(".\n")
+	return b.String()
+}
+
+func explainSteps(plan progressive.Plan) []string {
+	out := make([]string, 0, len(plan.Steps))
+	for _, s := range plan.Steps {
+		out = append(out, describeStep(plan, s))
+	}
+	return out
+}
+
+func describeStep(plan progressive.Plan, s progressive.Step) string {
+	d := describeAction(plan, s)
+	// Strategies name steps after their action ("promote", "weight-10"); the name
+	// is only worth repeating when it says something the description does not.
+	if s.Name == "" || strings.HasPrefix(d, strings.SplitN(s.Name, "-", 2)[0]) {
+		return d
+	}
+	return s.Name + ": " + d
+}
+
+func describeAction(plan progressive.Plan, s progressive.Step) string {
+	switch {
+	case s.Deploy != nil:
+		return fmt.Sprintf("deploy %s as the canary with %d pod(s), wait until ready (up to %s)", plan.Release, s.Deploy.Replicas, formatDuration(orDuration(s.Deploy.ReadyTimeout, DefaultReadyTimeout)))
+	case s.SetWeight != nil:
+		return fmt.Sprintf("send %g%% of traffic to the canary, verified by reading the routes back", s.SetWeight.Weight)
+	case s.SetRoutes != nil:
+		return "route " + describeRoutes(s.SetRoutes.Routes)
+	case s.Switch != nil:
+		return fmt.Sprintf("switch all traffic to %s in one write", s.Switch.To)
+	case s.Scale != nil:
+		return fmt.Sprintf("scale the canary to %d pod(s)", s.Scale.Replicas)
+	case s.SetFlag != nil:
+		f := s.SetFlag
+		return fmt.Sprintf("serve flag %s variation %q to %g%% of users (%q to the rest)", f.Flag, f.Variation, f.Percent, f.Fallback)
+	case s.Pause != nil:
+		return fmt.Sprintf("wait %s", formatDuration(s.Pause.Duration))
+	case s.Analyze != nil:
+		checks := plan.ChecksFor(*s.Analyze)
+		parts := make([]string, 0, len(checks))
+		for _, c := range checks {
+			parts = append(parts, describeCheck(c))
+		}
+		return fmt.Sprintf("analyze for %s: %s", formatDuration(s.Analyze.Duration), strings.Join(parts, "; "))
+	case s.Approval != nil:
+		if s.Approval.Timeout > 0 {
+			return fmt.Sprintf("wait for approval at gate %q (roll back if none within %s)", s.Approval.Gate, formatDuration(s.Approval.Timeout))
+		}
+		return fmt.Sprintf("wait for approval at gate %q", s.Approval.Gate)
+	case s.Hook != nil:
+		return "run hook " + describeHook(s.Hook.Hook) + "; its failure rolls back"
+	case s.Roll != nil:
+		r := s.Roll
+		return fmt.Sprintf("update pods in place until %d run %s (max surge %d, max unavailable %d), roll back if more than %g%% of pods fail readiness", r.Updated, plan.Release, r.Params.MaxSurge, r.Params.MaxUnavailable, r.ReadinessBudget)
+	case s.Promote != nil:
+		return fmt.Sprintf("promote: stable takes %s, wait until ready", plan.Release)
+	case s.Finalize != nil:
+		return "finalize: all traffic to stable (now running the release), remove canary routes, scale the canary to 0"
+	}
+	return "invalid step"
+}
+
+func describeRoutes(r progressive.Routes) string {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%g%% stable / %g%% canary", r.StableWeight, r.CanaryWeight))
+	for _, m := range r.Matches {
+		op := "="
+		if m.Regex {
+			op = "~"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s%s%s to the canary", m.Kind, m.Name, op, m.Value))
+	}
+	if r.MirrorPercent > 0 {
+		parts = append(parts, fmt.Sprintf("mirror %g%% to the canary", r.MirrorPercent))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeCheck(c progressive.Check) string {
+	c = c.WithDefaults()
+	var bounds []string
+	subject := c.Name
+	if c.Baseline != nil {
+		subject = fmt.Sprintf("%s (canary/stable %s)", c.Name, c.Baseline.Mode)
+	}
+	if c.Min != nil {
+		bounds = append(bounds, fmt.Sprintf(">= %g", *c.Min))
+	}
+	if c.Max != nil {
+		bounds = append(bounds, fmt.Sprintf("<= %g", *c.Max))
+	}
+	if c.Judge != nil {
+		bounds = append(bounds, "judged by "+c.Judge.Kind)
+	}
+	s := fmt.Sprintf("%s %s every %s", subject, strings.Join(bounds, " and "), formatDuration(c.Interval))
+	if c.Severity == progressive.SeverityWarn {
+		return s + " (warning only)"
+	}
+	s += fmt.Sprintf(", fails after %d failed measurement(s)", c.FailureLimit+1)
+	if c.ConsecutiveFailureLimit > 0 {
+		s += fmt.Sprintf(" or %d in a row", c.ConsecutiveFailureLimit)
+	}
+	return s
+}
+
+func describeHook(h progressive.HookSpec) string {
+	if h.URL != "" {
+		return fmt.Sprintf("%q (POST %s)", h.Name, redactURL(h.URL))
+	}
+	return fmt.Sprintf("%q", h.Name)
+}
+
+func rollbackTriggers(plan progressive.Plan) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range plan.Steps {
+		if s.Analyze == nil {
+			continue
+		}
+		for _, c := range plan.ChecksFor(*s.Analyze) {
+			c = c.WithDefaults()
+			if c.Severity == progressive.SeverityWarn || seen[c.Name] {
+				continue
+			}
+			seen[c.Name] = true
+			out = append(out, "check "+describeCheck(c))
+		}
+	}
+	if len(seen) > 0 {
+		policy := "rollback"
+		if plan.OnInconclusive == progressive.HoldOnInconclusive {
+			policy = "hold"
+		}
+		out = append(out, fmt.Sprintf("no data, NaN or an unreachable metrics backend %d times in a row for a check (then: %s; never a promotion)", progressive.DefaultInconclusiveLimit, policy))
+	}
+	for _, s := range plan.Steps {
+		switch {
+		case s.Deploy != nil:
+			out = append(out, "the canary is not ready in time")
+		case s.Roll != nil:
+			out = append(out, fmt.Sprintf("more than %g%% of pods fail readiness during the update", s.Roll.ReadinessBudget))
+		case s.Approval != nil:
+			out = append(out, fmt.Sprintf("approval at gate %q is denied", s.Approval.Gate))
+		case s.Hook != nil:
+			out = append(out, fmt.Sprintf("hook %q fails", s.Hook.Hook.Name))
+		}
+	}
+	for _, h := range plan.Hooks {
+		if h.Phase == progressive.HookPreRollout || h.Phase == progressive.HookPrePromotion {
+			out = append(out, fmt.Sprintf("%s hook %q fails", h.Phase, h.Name))
+		}
+	}
+	out = append(out, "a person calls Rollback or Abort")
+	return dedupe(out)
+}
+
+// rollbackRestores lists what a rollback undoes, in the order it does it.
+func rollbackRestores(plan progressive.Plan) []string {
+	var traffic, flags, undo, canary []string
+	for _, s := range plan.Steps {
+		switch {
+		case s.SetWeight != nil, s.SetRoutes != nil, s.Switch != nil:
+			traffic = append(traffic, "all traffic to stable in one write, read back")
+		case s.SetFlag != nil:
+			flags = append(flags, fmt.Sprintf("flag %s to 0%% in one write", s.SetFlag.Flag))
+		case s.Roll != nil:
+			undo = append(undo, "the previous revision (rollout undo)")
+		case s.Deploy != nil:
+			canary = append(canary, "canary scaled to 0, stable untouched")
+		}
+	}
+	out := dedupe(append(append(append(traffic, flags...), undo...), canary...))
+	if len(out) == 0 {
+		return []string{"nothing was changed"}
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// formatDuration prints 90m as "1h30m" and drops zero units ("15m", not "15m0s").
+func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,344 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentops/progressive"
+)
+
+// maxTransitionsPerReconcile bounds the steps one Reconcile may complete, so a plan
+// of instant steps cannot spin forever on a broken store.
+const maxTransitionsPerReconcile = 64
+
+// Reconcile loads rollout id, carries out every transition that is due now, saves
+// the state after each one, and says when to call again. It is safe to call at any
+// time, from a controller's reconcile loop or a timer; a process that died between
+// two calls continues exactly where the store says.
+func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
+	unlock := r.lock(id)
+	defer unlock()
+	st, err := r.opts.Store.Get(ctx, id)
+	if err != nil {
+		return Result{}, fmt.Errorf("rollout %s: %w", id, err)
+	}
+	x := &exec{r: r, st: &st}
+	for i := 0; i < maxTransitionsPerReconcile; i++ {
+		if st.Phase.Terminal() {
+			return Result{Phase: st.Phase, Step: st.Step.Index}, nil
+		}
+		x.now = r.opts.Clock.Now()
+		if st.Command != nil {
+			if err := x.applyCommand(ctx); err != nil {
+				return x.result(0), err
+			}
+			continue
+		}
+		var wait time.Duration
+		switch st.Phase {
+		case PhaseHeld:
+			return x.result(r.opts.PollInterval), nil
+		case PhaseRollingBack:
+			wait, err = x.rollback(ctx)
+		default:
+			wait, err = x.progress(ctx)
+		}
+		if err != nil {
+			return x.result(r.opts.PollInterval), err
+		}
+		if wait > 0 {
+			return x.result(wait), nil
+		}
+	}
+	return x.result(r.opts.PollInterval), nil
+}
+
+// exec carries one Reconcile's view of a rollout.
+type exec struct {
+	r   *Runner
+	st  *State
+	now time.Time
+}
+
+func (x *exec) result(wait time.Duration) Result {
+	if x.st.Phase.Terminal() {
+		wait = 0
+	}
+	return Result{Phase: x.st.Phase, Step: x.st.Step.Index, RequeueAfter: wait}
+}
+
+// save persists the state; every transition goes through here.
+func (x *exec) save(ctx context.Context) error {
+	x.st.UpdatedAt = x.now
+	saved, err := x.r.opts.Store.Update(ctx, *x.st)
+	if err != nil {
+		return fmt.Errorf("rollout %s: save state: %w", x.st.ID, err)
+	}
+	*x.st = saved
+	return nil
+}
+
+func (x *exec) emit(ctx context.Context, e Event) { x.r.emit(ctx, x.st, e) }
+
+func (x *exec) applyCommand(ctx context.Context) error {
+	cmd := *x.st.Command
+	x.st.Command = nil
+	reason := cmd.Reason
+	if reason == "" {
+		reason = "requested"
+	}
+	x.emit(ctx, Event{Type: EventCommand, Message: fmt.Sprintf("%s: %s", cmd.Kind, reason)})
+	switch cmd.Kind {
+	case CommandAbort, CommandRollback:
+		if x.st.Phase == PhaseRollingBack {
+			x.st.Rollback.Abort = x.st.Rollback.Abort || cmd.Kind == CommandAbort
+			break
+		}
+		x.startRollback(ctx, fmt.Sprintf("manual %s: %s", cmd.Kind, reason), rollbackInfo{manual: true, abort: cmd.Kind == CommandAbort})
+	case CommandPromote:
+		if x.st.Phase == PhaseRollingBack {
+			x.st.decide(x.now, "ignore", "promote requested during a rollback; the rollback continues")
+			break
+		}
+		target := x.promotionIndex()
+		x.st.decide(x.now, "promote", fmt.Sprintf("manual promotion (%s): skipping to step %d", reason, target+1))
+		x.st.Phase = PhaseProgressing
+		x.st.HeldReason = ""
+		if target != x.st.Step.Index {
+			x.st.Step = StepState{Index: target, StartedAt: x.now}
+		}
+	case CommandResume:
+		if x.st.Phase == PhaseHeld {
+			x.st.decide(x.now, "resume", "resumed by a person: "+reason)
+			x.st.Phase = PhaseProgressing
+			x.st.HeldReason = ""
+			x.st.Step = StepState{Index: x.st.Step.Index, StartedAt: x.now}
+		}
+	default:
+		return fmt.Errorf("rollout %s: unknown command %q: %w", x.st.ID, cmd.Kind, progressive.ErrInvalid)
+	}
+	return x.save(ctx)
+}
+
+// promotionIndex is the first promote step from the current one on, or the last step.
+func (x *exec) promotionIndex() int {
+	steps := x.st.Plan.Steps
+	for i := x.st.Step.Index; i < len(steps); i++ {
+		if steps[i].Promote != nil {
+			return i
+		}
+	}
+	return len(steps) - 1
+}
+
+// progress carries out the step in flight. It returns how long to wait, or zero
+// when the state moved on and the loop should continue at once.
+func (x *exec) progress(ctx context.Context) (time.Duration, error) {
+	st := x.st
+	if st.Step.Index == 0 && !st.Step.Applied {
+		if ok, wait, err := x.lifecycleHooks(ctx, progressive.HookPreRollout); !ok {
+			return wait, err
+		}
+	}
+	step, ok := st.CurrentStep()
+	if !ok {
+		return 0, x.succeed(ctx)
+	}
+	if x.isPromotionPoint(step) {
+		if ok, wait, err := x.lifecycleHooks(ctx, progressive.HookPrePromotion); !ok {
+			return wait, err
+		}
+	}
+	out, err := x.executeStep(ctx, step)
+	if err != nil {
+		return x.stepFailed(ctx, step, err)
+	}
+	switch {
+	case out.rollback != "":
+		x.startRollback(ctx, out.rollback, out.info)
+		return 0, x.save(ctx)
+	case out.hold != "":
+		st.Phase = PhaseHeld
+		st.HeldReason = out.hold
+		st.decide(x.now, "hold", out.hold)
+		if err := x.save(ctx); err != nil {
+			return 0, err
+		}
+		x.emit(ctx, Event{Type: EventHeld, Message: out.hold})
+		return x.r.opts.PollInterval, nil
+	case out.done:
+		return 0, x.advance(ctx, step)
+	default:
+		if out.changed {
+			if err := x.save(ctx); err != nil {
+				return 0, err
+			}
+		}
+		if out.wait <= 0 {
+			out.wait = x.r.opts.PollInterval
+		}
+		return out.wait, nil
+	}
+}
+
+// isPromotionPoint reports whether pre-promotion hooks run before step: at the
+// first promote step, or at the last step of a plan without one.
+func (x *exec) isPromotionPoint(step progressive.Step) bool {
+	if step.Promote != nil {
+		return true
+	}
+	for _, s := range x.st.Plan.Steps {
+		if s.Promote != nil {
+			return false
+		}
+	}
+	return x.st.Step.Index == len(x.st.Plan.Steps)-1 && len(x.st.Plan.Steps) > 1
+}
+
+// stepFailed retries transient failures with a backoff and rolls back on the rest
+// or when attempts run out.
+func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error) (time.Duration, error) {
+	st := x.st
+	label := fmt.Sprintf("step %d (%s)", st.Step.Index+1, step.Kind())
+	if progressive.IsTransient(err) && !errors.Is(err, context.Canceled) && st.Step.Attempts+1 < x.r.opts.MaxAttempts {
+		st.Step.Attempts++
+		st.Step.LastError = err.Error()
+		wait := x.backoff(st.Step.Attempts)
+		st.decide(x.now, "retry", fmt.Sprintf("%s failed transiently (attempt %d of %d), retrying in %s: %v", label, st.Step.Attempts, x.r.opts.MaxAttempts, wait, err))
+		if serr := x.save(ctx); serr != nil {
+			return 0, serr
+		}
+		x.emit(ctx, Event{Type: EventError, Message: err.Error()})
+		return wait, nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return 0, err
+	}
+	x.startRollback(ctx, fmt.Sprintf("%s failed: %v", label, err), rollbackInfo{})
+	return 0, x.save(ctx)
+}
+
+func (x *exec) backoff(attempt int) time.Duration {
+	d := x.r.opts.RetryBackoff
+	for i := 1; i < attempt && i < 4; i++ {
+		d *= 2
+	}
+	return d
+}
+
+// advance completes the step in flight and moves to the next.
+func (x *exec) advance(ctx context.Context, step progressive.Step) error {
+	st := x.st
+	st.Record.Impact.StepsCompleted++
+	x.emit(ctx, Event{Type: EventStepCompleted, Message: "completed: " + describeStep(st.Plan, step)})
+	st.Step = StepState{Index: st.Step.Index + 1, StartedAt: x.now}
+	if st.Step.Index >= len(st.Plan.Steps) {
+		return x.succeed(ctx)
+	}
+	if err := x.save(ctx); err != nil {
+		return err
+	}
+	next := st.Plan.Steps[st.Step.Index]
+	x.emit(ctx, Event{Type: EventStepStarted, Message: describeStep(st.Plan, next)})
+	return nil
+}
+
+// succeed ends a rollout whose steps all completed.
+func (x *exec) succeed(ctx context.Context) error {
+	st := x.st
+	if ok, _, err := x.lifecycleHooksBestEffort(ctx, progressive.HookPostRollout); !ok {
+		return err
+	}
+	st.Phase = PhaseSucceeded
+	st.decide(x.now, "promoted", fmt.Sprintf("all %d steps completed; %s serves all traffic", len(st.Plan.Steps), st.Plan.Release))
+	x.finishRecord(ctx, OutcomePromoted)
+	if err := x.save(ctx); err != nil {
+		return err
+	}
+	x.emit(ctx, Event{Type: EventSucceeded, Message: "promoted " + st.Plan.Release.String()})
+	return nil
+}
+
+// lifecycleHooks runs the plan's hooks of phase that have not run yet. A failure
+// starts a rollback; ok is false when the caller must stop (waiting or rolled back).
+func (x *exec) lifecycleHooks(ctx context.Context, phase progressive.HookPhase) (ok bool, wait time.Duration, err error) {
+	for _, h := range x.st.Plan.Hooks {
+		key := string(phase) + "/" + h.Name
+		if h.Phase != phase || x.st.hookRun(key) {
+			continue
+		}
+		if herr := x.runHook(ctx, h, ""); herr != nil {
+			x.startRollback(ctx, fmt.Sprintf("%s hook %q failed: %v", phase, h.Name, herr), rollbackInfo{})
+			return false, 0, x.save(ctx)
+		}
+		x.st.HooksRun = append(x.st.HooksRun, key)
+		x.st.decide(x.now, "hook", fmt.Sprintf("%s hook %q passed", phase, h.Name))
+		if err := x.save(ctx); err != nil {
+			return false, 0, err
+		}
+	}
+	return true, 0, nil
+}
+
+// lifecycleHooksBestEffort runs hooks whose failure cannot undo what happened
+// (post-rollout, on-rollback): failures are recorded, not acted on.
+func (x *exec) lifecycleHooksBestEffort(ctx context.Context, phase progressive.HookPhase) (bool, time.Duration, error) {
+	for _, h := range x.st.Plan.Hooks {
+		key := string(phase) + "/" + h.Name
+		if h.Phase != phase || x.st.hookRun(key) {
+			continue
+		}
+		if err := x.runHook(ctx, h, x.reasonForHooks()); err != nil {
+			x.st.decide(x.now, "hook-failed", fmt.Sprintf("%s hook %q failed (ignored, nothing left to undo): %v", phase, h.Name, err))
+		} else {
+			x.st.decide(x.now, "hook", fmt.Sprintf("%s hook %q passed", phase, h.Name))
+		}
+		x.st.HooksRun = append(x.st.HooksRun, key)
+	}
+	return true, 0, nil
+}
+
+func (x *exec) reasonForHooks() string {
+	if x.st.Rollback != nil {
+		return x.st.Rollback.Reason
+	}
+	return ""
+}
+
+func (x *exec) runHook(ctx context.Context, spec progressive.HookSpec, reason string) error {
+	req := HookRequest{
+		Rollout:  x.st.ID,
+		Hook:     spec.Name,
+		Phase:    spec.Phase,
+		Target:   x.st.Plan.Target,
+		Release:  x.st.Plan.Release,
+		Step:     x.st.Step.Index,
+		Reason:   reason,
+		Metadata: spec.Metadata,
+		Time:     x.now,
+	}
+	if spec.URL != "" {
+		return NewWebhook(spec, x.r.opts.WebhookSecret, x.r.opts.HTTPClient, x.r.opts.Clock).Run(ctx, req)
+	}
+	h, ok := x.r.opts.Providers.hook(spec)
+	if !ok {
+		return fmt.Errorf("no Go hook registered as %q: %w", spec.Name, progressive.ErrInvalid)
+	}
+	timeout := orDuration(spec.Timeout, progressive.DefaultHookTimeout)
+	retries := spec.Retries
+	if retries == 0 {
+		retries = progressive.DefaultHookRetries
+	}
+	var err error
+	for attempt := 0; attempt <= max(retries, 0); attempt++ {
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err = h.Run(hctx, req)
+		cancel()
+		if err == nil || !progressive.IsTransient(err) {
+			return err
+		}
+	}
+	return err
+}

@@ -1,0 +1,365 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/analysis"
+	"k8s.io/utils/clock"
+)
+
+// Defaults of Options and of steps that leave a timeout unset.
+const (
+	DefaultPollInterval = 5 * time.Second
+	DefaultReadyTimeout = 10 * time.Minute
+	DefaultMaxAttempts  = 5
+	DefaultRetryBackoff = 5 * time.Second
+)
+
+// Options configure a Runner. Zero values select the documented defaults.
+type Options struct {
+	Providers Providers
+	// Store persists states. Default: a new MemoryStore (nothing survives the process).
+	Store StateStore
+	// Clock drives every timer. Default clock.RealClock{}; tests use a FakeClock.
+	Clock clock.Clock
+	// Observers receive events in order.
+	Observers []Observer
+	// Logger for the runner's own diagnostics. Default slog.Default().
+	Logger *slog.Logger
+	// PollInterval between readiness and approval polls. Default 5s.
+	PollInterval time.Duration
+	// MaxAttempts of an action that fails transiently before the rollout rolls
+	// back. Default 5.
+	MaxAttempts int
+	// RetryBackoff before retrying a transient failure; it doubles per attempt up
+	// to 8 times itself. Default 5s.
+	RetryBackoff time.Duration
+	// Judges are the statistical judges checks may name.
+	Judges map[string]analysis.Judge
+	// WebhookSecret signs webhook payloads (HMAC-SHA256). Empty sends them unsigned.
+	WebhookSecret []byte
+	// HTTPClient for webhooks. Default http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Runner executes plans. One Runner serves many rollouts; each is driven by
+// Reconcile (one transition at a time, for controllers) or Run (a loop until the
+// rollout ends, for programs and tests).
+type Runner struct {
+	opts   Options
+	engine *analysis.Engine
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+	wake  map[string]chan struct{}
+}
+
+// New checks the options and returns a runner.
+func New(opts Options) (*Runner, error) {
+	if opts.Store == nil {
+		opts.Store = NewMemoryStore()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = DefaultRetryBackoff
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = http.DefaultClient
+	}
+	r := &Runner{opts: opts, locks: map[string]*sync.Mutex{}, wake: map[string]chan struct{}{}}
+	engine, err := analysis.NewEngine(analysis.Options{
+		Sources: r.sourceResolver,
+		Judges:  opts.Judges,
+		Logger:  opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rollout: analysis engine: %w", err)
+	}
+	r.engine = engine
+	return r, nil
+}
+
+// sourceResolver serves the engine; the plan-level default is applied by
+// rendering each check with its source name filled in (see checksWithSource).
+func (r *Runner) sourceResolver(name string) (progressive.MetricSource, error) {
+	return pick("metric source", name, r.opts.Providers.Metrics)
+}
+
+// Validate reports every problem of plan against this runner's providers.
+func (r *Runner) Validate(plan progressive.Plan) error {
+	return r.opts.Providers.Validate(plan, r.opts.Judges)
+}
+
+// Result tells a caller of Reconcile what happened and when to call again.
+type Result struct {
+	Phase Phase
+	Step  int
+	// RequeueAfter is when the rollout has something to do next; zero once it ended.
+	RequeueAfter time.Duration
+}
+
+// Start validates plan, runs every metric query once (a bad query stops the
+// rollout here, before any traffic moves), and stores a new rollout with the
+// plan's name as id. It changes nothing else; Run or Reconcile execute it.
+func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error) {
+	if err := r.Validate(plan); err != nil {
+		return State{}, fmt.Errorf("rollout %s: plan rejected: %w", plan.Name, err)
+	}
+	plan = withPlanSources(plan)
+	now := r.opts.Clock.Now()
+	if err := r.preflight(ctx, plan, now); err != nil {
+		return State{}, fmt.Errorf("rollout %s: preflight: %w", plan.Name, err)
+	}
+	st := State{
+		ID:        plan.Name,
+		Plan:      plan,
+		Phase:     PhaseProgressing,
+		Step:      StepState{Index: 0, StartedAt: now},
+		Record:    newRecord(plan.Name, plan, now),
+		StartedAt: now,
+		UpdatedAt: now,
+	}
+	st.decide(now, "start", fmt.Sprintf("plan validated and %d metric queries answered; starting %s", countChecks(plan), orDefault(plan.Strategy, "the plan")))
+	created, err := r.opts.Store.Create(ctx, st)
+	if err != nil {
+		return State{}, fmt.Errorf("rollout %s: %w", plan.Name, err)
+	}
+	r.emit(ctx, &created, Event{Type: EventStarted, Message: "rollout started: " + created.Plan.Release.String()})
+	r.emit(ctx, &created, Event{Type: EventStepStarted, Message: describeStep(created.Plan, created.Plan.Steps[0])})
+	return created, nil
+}
+
+// withPlanSources copies the plan's default metric source into checks that name
+// none, so the engine resolves every check by its own name.
+func withPlanSources(plan progressive.Plan) progressive.Plan {
+	if plan.Providers.Metrics == "" {
+		return plan
+	}
+	fill := func(in []progressive.Check) []progressive.Check {
+		out := make([]progressive.Check, len(in))
+		for i, c := range in {
+			if c.Metrics == "" {
+				c.Metrics = plan.Providers.Metrics
+			}
+			out[i] = c
+		}
+		return out
+	}
+	plan.Checks = fill(plan.Checks)
+	steps := make([]progressive.Step, len(plan.Steps))
+	for i, s := range plan.Steps {
+		if s.Analyze != nil && len(s.Analyze.Checks) > 0 {
+			a := *s.Analyze
+			a.Checks = fill(a.Checks)
+			s.Analyze = &a
+		}
+		steps[i] = s
+	}
+	plan.Steps = steps
+	return plan
+}
+
+func countChecks(plan progressive.Plan) int { return len(allChecks(plan)) }
+
+// allChecks lists every distinct check a plan measures.
+func allChecks(plan progressive.Plan) []progressive.Check {
+	var out []progressive.Check
+	seen := map[string]bool{}
+	for _, s := range plan.Steps {
+		if s.Analyze == nil {
+			continue
+		}
+		for _, c := range plan.ChecksFor(*s.Analyze) {
+			if key := c.Name + "\x00" + c.Query; !seen[key] {
+				seen[key] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func (r *Runner) preflight(ctx context.Context, plan progressive.Plan, now time.Time) error {
+	checks := allChecks(plan)
+	if len(checks) == 0 {
+		return nil
+	}
+	return r.engine.Preflight(ctx, checks, r.vars(plan), now)
+}
+
+func (r *Runner) vars(plan progressive.Plan) analysis.Vars {
+	return analysis.Vars{
+		Namespace:     plan.Target.Namespace,
+		Service:       plan.Target.Name,
+		CanaryVersion: plan.Release.Version,
+		StableVersion: string(progressive.Stable),
+	}
+}
+
+// Execute starts plan and runs it to the end.
+func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, error) {
+	st, err := r.Start(ctx, plan)
+	if err != nil {
+		return st, err
+	}
+	return r.Run(ctx, st.ID)
+}
+
+// Run drives rollout id until it ends or ctx is done, waiting on the runner's
+// clock between transitions. A held rollout keeps Run waiting for a command. Run
+// is also how a restarted process resumes: it continues from the stored state.
+func (r *Runner) Run(ctx context.Context, id string) (State, error) {
+	wake := r.wakeChan(id)
+	for {
+		res, err := r.Reconcile(ctx, id)
+		if err != nil && !progressive.IsTransient(err) {
+			st, _ := r.opts.Store.Get(ctx, id)
+			return st, err
+		}
+		if res.Phase.Terminal() {
+			return r.opts.Store.Get(ctx, id)
+		}
+		wait := res.RequeueAfter
+		if err != nil || wait <= 0 {
+			wait = r.opts.PollInterval
+		}
+		timer := r.opts.Clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			st, _ := r.opts.Store.Get(context.WithoutCancel(ctx), id)
+			return st, ctx.Err()
+		case <-wake:
+			timer.Stop()
+		case <-timer.C():
+		}
+	}
+}
+
+// Resume is Run under the name operators look for after a restart.
+func (r *Runner) Resume(ctx context.Context, id string) (State, error) { return r.Run(ctx, id) }
+
+// Get returns the stored state of a rollout.
+func (r *Runner) Get(ctx context.Context, id string) (State, error) { return r.opts.Store.Get(ctx, id) }
+
+// Record returns the decision record of a rollout, with every observation. (The
+// record inside a stored State leaves out those kept in the store's ObservationLog.)
+func (r *Runner) Record(ctx context.Context, id string) (DecisionRecord, error) {
+	st, err := r.opts.Store.Get(ctx, id)
+	if err != nil {
+		return DecisionRecord{}, err
+	}
+	return r.fullRecord(ctx, st)
+}
+
+func (r *Runner) lock(id string) func() {
+	r.mu.Lock()
+	l := r.locks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		r.locks[id] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (r *Runner) wakeChan(id string) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.wake[id]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		r.wake[id] = c
+	}
+	return c
+}
+
+// Abort rolls the rollout back and marks it aborted.
+func (r *Runner) Abort(ctx context.Context, id, reason string) error {
+	return r.command(ctx, id, CommandAbort, reason)
+}
+
+// Rollback rolls the rollout back now, whatever the metrics say.
+func (r *Runner) Rollback(ctx context.Context, id, reason string) error {
+	return r.command(ctx, id, CommandRollback, reason)
+}
+
+// Promote skips the remaining analysis and pauses and goes straight to the
+// promotion (or the final step of a plan without one).
+func (r *Runner) Promote(ctx context.Context, id, reason string) error {
+	return r.command(ctx, id, CommandPromote, reason)
+}
+
+// Continue resumes a held rollout at its current step, with fresh analysis.
+func (r *Runner) Continue(ctx context.Context, id, reason string) error {
+	return r.command(ctx, id, CommandResume, reason)
+}
+
+// command stores the instruction with the state, so it survives a restart and
+// reaches whichever process drives the rollout, then wakes a local Run.
+func (r *Runner) command(ctx context.Context, id string, kind CommandKind, reason string) error {
+	for attempt := 0; ; attempt++ {
+		st, err := r.opts.Store.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("rollout %s: %s: %w", id, kind, err)
+		}
+		if st.Phase.Terminal() {
+			return fmt.Errorf("rollout %s has ended (%s); %s is not possible: %w", id, st.Phase, kind, progressive.ErrInvalid)
+		}
+		st.Command = &Command{Kind: kind, Reason: reason, At: r.opts.Clock.Now()}
+		if _, err = r.opts.Store.Update(ctx, st); err == nil {
+			break
+		}
+		if !errors.Is(err, progressive.ErrConflict) || attempt >= 10 {
+			return fmt.Errorf("rollout %s: %s: %w", id, kind, err)
+		}
+	}
+	select {
+	case r.wakeChan(id) <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// emit stamps and delivers an event.
+func (r *Runner) emit(ctx context.Context, st *State, e Event) {
+	e.Time = r.opts.Clock.Now()
+	e.Rollout = st.ID
+	e.Phase = st.Phase
+	if e.Step == 0 {
+		e.Step = st.Step.Index
+	}
+	if step, ok := st.CurrentStep(); ok && e.StepKind == "" {
+		e.StepKind = step.Kind()
+	}
+	for _, o := range r.opts.Observers {
+		o.Observe(ctx, e)
+	}
+}
+
+func (st *State) decide(now time.Time, action, reason string) {
+	kind := ""
+	if step, ok := st.CurrentStep(); ok {
+		kind = string(step.Kind())
+	}
+	st.Record.Decisions = append(st.Record.Decisions, Decision{Time: now, Step: st.Step.Index, Kind: kind, Action: action, Reason: reason})
+}

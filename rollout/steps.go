@@ -1,0 +1,443 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/analysis"
+)
+
+// stepOutcome is what one execution of a step asks for next.
+type stepOutcome struct {
+	done     bool
+	wait     time.Duration
+	changed  bool
+	rollback string
+	info     rollbackInfo
+	hold     string
+}
+
+func waitFor(d time.Duration) stepOutcome { return stepOutcome{wait: d, changed: true} }
+
+var finished = stepOutcome{done: true}
+
+func (x *exec) executeStep(ctx context.Context, step progressive.Step) (stepOutcome, error) {
+	switch {
+	case step.Deploy != nil:
+		return x.deploy(ctx, *step.Deploy)
+	case step.SetWeight != nil:
+		return x.setRoutes(ctx, progressive.WeightedRoutes(step.SetWeight.Weight))
+	case step.SetRoutes != nil:
+		return x.setRoutes(ctx, step.SetRoutes.Routes)
+	case step.Switch != nil:
+		routes := progressive.AllStable()
+		if step.Switch.To == progressive.Canary {
+			routes = progressive.Routes{CanaryWeight: 100}
+		}
+		return x.setRoutes(ctx, routes)
+	case step.Scale != nil:
+		return x.scale(ctx, *step.Scale)
+	case step.SetFlag != nil:
+		return x.setFlag(ctx, *step.SetFlag)
+	case step.Pause != nil:
+		return x.pause(step.Pause.Duration), nil
+	case step.Analyze != nil:
+		return x.analyze(ctx, *step.Analyze)
+	case step.Approval != nil:
+		return x.approval(ctx, *step.Approval)
+	case step.Hook != nil:
+		if err := x.runHook(ctx, step.Hook.Hook, ""); err != nil {
+			return stepOutcome{rollback: fmt.Sprintf("hook %q failed: %v", step.Hook.Hook.Name, err)}, nil
+		}
+		x.st.decide(x.now, "hook", fmt.Sprintf("hook %q passed", step.Hook.Hook.Name))
+		return finished, nil
+	case step.Roll != nil:
+		return x.roll(ctx, *step.Roll)
+	case step.Promote != nil:
+		return x.promote(ctx, *step.Promote)
+	case step.Finalize != nil:
+		return x.finalize(ctx)
+	}
+	return stepOutcome{}, fmt.Errorf("step %d sets no action: %w", x.st.Step.Index, progressive.ErrInvalid)
+}
+
+// timedOut reports whether a polled step has waited longer than its limit.
+func (x *exec) timedOut(limit, def time.Duration) bool {
+	return x.now.Sub(x.st.Step.StartedAt) >= orDuration(limit, def)
+}
+
+func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcome, error) {
+	w, err := x.r.opts.Providers.workload(x.st.Plan)
+	if err != nil {
+		return stepOutcome{}, err
+	}
+	t := x.st.Plan.Target
+	if !x.st.Step.Applied {
+		if err := w.DeployCanary(ctx, t, x.st.Plan.Release, d.Replicas); err != nil {
+			return stepOutcome{}, fmt.Errorf("deploy canary %s: %w", x.st.Plan.Release, err)
+		}
+		x.st.Step.Applied = true
+		x.st.Applied.Deployed = true
+		x.st.decide(x.now, "deploy", fmt.Sprintf("canary %s deployed with %d pod(s)", x.st.Plan.Release, d.Replicas))
+	}
+	status, err := w.Status(ctx, t)
+	if err != nil {
+		return stepOutcome{}, fmt.Errorf("read workload status: %w", err)
+	}
+	switch {
+	case status.Canary.Ready >= d.Replicas:
+		x.st.decide(x.now, "ready", fmt.Sprintf("canary ready: %d/%d pods", status.Canary.Ready, d.Replicas))
+		return finished, nil
+	case status.ProgressDeadlineExceeded:
+		return stepOutcome{rollback: fmt.Sprintf("canary exceeded its progress deadline with %d/%d pods ready", status.Canary.Ready, d.Replicas)}, nil
+	case x.timedOut(d.ReadyTimeout, DefaultReadyTimeout):
+		return stepOutcome{rollback: fmt.Sprintf("canary not ready within %s: %d/%d pods ready", formatDuration(orDuration(d.ReadyTimeout, DefaultReadyTimeout)), status.Canary.Ready, d.Replicas)}, nil
+	}
+	return waitFor(x.r.opts.PollInterval), nil
+}
+
+// setRoutes writes routes in one call, then reads them back: what the router
+// reports is what the record and the events show.
+func (x *exec) setRoutes(ctx context.Context, routes progressive.Routes) (stepOutcome, error) {
+	router, err := x.r.opts.Providers.router(x.st.Plan)
+	if err != nil {
+		return stepOutcome{}, err
+	}
+	t := x.st.Plan.Target
+	if !x.st.Step.Applied {
+		if init, ok := router.(progressive.RouterInitializer); ok && x.st.Applied.Routes == nil {
+			if err := init.Initialize(ctx, t); err != nil {
+				return stepOutcome{}, fmt.Errorf("initialize router %s: %w", router.Name(), err)
+			}
+		}
+		// Recorded before the write: if the write lands and the process dies, a
+		// rollback still knows traffic may have moved.
+		if x.st.Applied.Routes == nil {
+			x.st.Applied.Routes = &progressive.Routes{StableWeight: 100}
+			if err := x.save(ctx); err != nil {
+				return stepOutcome{}, err
+			}
+		}
+		if err := router.SetRoutes(ctx, t, routes); err != nil {
+			return stepOutcome{}, fmt.Errorf("set routes (%s) with %s: %w", describeRoutes(routes), router.Name(), err)
+		}
+	}
+	got, err := router.GetRoutes(ctx, t)
+	if err != nil {
+		return stepOutcome{}, fmt.Errorf("read routes back from %s: %w", router.Name(), err)
+	}
+	x.st.Step.Applied = true
+	x.st.Applied.Routes = &got
+	x.st.Applied.MaxCanaryWeight = math.Max(x.st.Applied.MaxCanaryWeight, got.CanaryWeight)
+	msg := fmt.Sprintf("routes set: %s", describeRoutes(got))
+	if math.Abs(got.CanaryWeight-routes.CanaryWeight) > 1e-9 {
+		msg += fmt.Sprintf(" (asked %g%%, achieved %.4g%%)", routes.CanaryWeight, got.CanaryWeight)
+	}
+	x.st.decide(x.now, "route", msg)
+	x.emit(ctx, Event{Type: EventRoutesChanged, Message: msg, Routes: &got})
+	return finished, nil
+}
+
+func (x *exec) scale(ctx context.Context, s progressive.ScaleStep) (stepOutcome, error) {
+	w, err := x.r.opts.Providers.workload(x.st.Plan)
+	if err != nil {
+		return stepOutcome{}, err
+	}
+	if !x.st.Step.Applied {
+		if err := w.ScaleCanary(ctx, x.st.Plan.Target, s.Replicas); err != nil {
+			return stepOutcome{}, fmt.Errorf("scale canary to %d: %w", s.Replicas, err)
+		}
+		x.st.Step.Applied = true
+		x.st.Applied.Deployed = true
+		x.st.decide(x.now, "scale", fmt.Sprintf("canary scaled to %d pod(s)", s.Replicas))
+	}
+	status, err := w.Status(ctx, x.st.Plan.Target)
+	if err != nil {
+		return stepOutcome{}, fmt.Errorf("read workload status: %w", err)
+	}
+	if status.Canary.Ready >= s.Replicas {
+		return finished, nil
+	}
+	if x.timedOut(0, DefaultReadyTimeout) {
+		return stepOutcome{rollback: fmt.Sprintf("canary not ready within %s after scaling: %d/%d pods", formatDuration(DefaultReadyTimeout), status.Canary.Ready, s.Replicas)}, nil
+	}
+	return waitFor(x.r.opts.PollInterval), nil
+}
+
+func (x *exec) setFlag(ctx context.Context, f progressive.SetFlagStep) (stepOutcome, error) {
+	store, err := x.r.opts.Providers.flags(x.st.Plan)
+	if err != nil {
+		return stepOutcome{}, err
+	}
+	idx := -1
+	for i, a := range x.st.Applied.Flags {
+		if a.Ref == f.Flag {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		flag, err := store.GetFlag(ctx, f.Flag)
+		if err != nil {
+			return stepOutcome{}, fmt.Errorf("read flag %s: %w", f.Flag, err)
+		}
+		for _, v := range []string{f.Variation, f.Fallback} {
+			if _, ok := flag.Variation(v); !ok {
+				return stepOutcome{}, fmt.Errorf("flag %s has no variation %q: %w", f.Flag, v, progressive.ErrInvalid)
+			}
+		}
+		x.st.Applied.Flags = append(x.st.Applied.Flags, FlagApplied{Ref: f.Flag, Variation: f.Variation, Fallback: f.Fallback, WasOn: flag.On})
+		idx = len(x.st.Applied.Flags) - 1
+		// Saved before the first write so a crash right after it still rolls back.
+		if err := x.save(ctx); err != nil {
+			return stepOutcome{}, err
+		}
+	}
+	if err := store.SetRollout(ctx, f.Flag, progressive.PercentRollout(f.Variation, f.Fallback, f.Percent)); err != nil {
+		return stepOutcome{}, fmt.Errorf("set flag %s to %g%%: %w", f.Flag, f.Percent, err)
+	}
+	if a := &x.st.Applied.Flags[idx]; !a.WasOn && !a.TurnedOn {
+		if err := store.SetOn(ctx, f.Flag, true); err != nil {
+			return stepOutcome{}, fmt.Errorf("turn flag %s on: %w", f.Flag, err)
+		}
+		a.TurnedOn = true
+	}
+	x.st.Applied.Flags[idx].Percent = f.Percent
+	x.st.Applied.MaxFlagPercent = math.Max(x.st.Applied.MaxFlagPercent, f.Percent)
+	msg := fmt.Sprintf("flag %s serves %q to %g%% of users", f.Flag, f.Variation, f.Percent)
+	x.st.decide(x.now, "flag", msg)
+	x.emit(ctx, Event{Type: EventFlagChanged, Message: msg})
+	return finished, nil
+}
+
+func (x *exec) pause(d time.Duration) stepOutcome {
+	if !x.st.Step.Applied {
+		x.st.Step.Applied = true
+		x.st.Step.Deadline = x.st.Step.StartedAt.Add(d)
+	}
+	if remaining := x.st.Step.Deadline.Sub(x.now); remaining > 0 {
+		return waitFor(remaining)
+	}
+	return finished
+}
+
+func (x *exec) analyze(ctx context.Context, a progressive.AnalyzeStep) (stepOutcome, error) {
+	checks := x.st.Plan.ChecksFor(a)
+	if x.st.Step.Analysis == nil {
+		s := x.r.engine.Begin(checks, x.st.Step.StartedAt, x.st.Step.StartedAt.Add(a.Duration))
+		x.st.Step.Analysis = &s
+		x.st.Step.Applied = true
+	}
+	res, err := x.r.engine.Tick(ctx, checks, x.r.vars(x.st.Plan), x.st.Step.Analysis, x.now)
+	if err != nil {
+		return stepOutcome{rollback: fmt.Sprintf("analysis cannot run: %v", err)}, nil
+	}
+	if err := x.observe(ctx, res.Measurements); err != nil {
+		return stepOutcome{}, err
+	}
+	x.st.Step.LastPass = lastPasses(x.st.Step.LastPass, res.Measurements)
+	if len(res.Measurements) > 0 {
+		x.emit(ctx, Event{Type: EventMeasured, Message: res.Reason, Measurements: res.Measurements, Verdict: res.Verdict})
+	}
+	switch res.Verdict {
+	case analysis.VerdictPass:
+		x.st.decide(x.now, "advance", "analysis passed: "+res.Reason)
+		return finished, nil
+	case analysis.VerdictFail:
+		return stepOutcome{rollback: "analysis failed: " + res.Reason, info: x.detection(res)}, nil
+	case analysis.VerdictInconclusive:
+		if x.st.Plan.OnInconclusive == progressive.HoldOnInconclusive {
+			return stepOutcome{hold: "analysis inconclusive, holding for a person: " + res.Reason}, nil
+		}
+		return stepOutcome{rollback: "analysis inconclusive, never promote on missing data: " + res.Reason, info: x.detection(res)}, nil
+	}
+	wait := time.Duration(0)
+	if !res.NextDue.IsZero() {
+		wait = res.NextDue.Sub(x.now)
+	}
+	if wait <= 0 {
+		wait = x.r.opts.PollInterval
+	}
+	return waitFor(wait), nil
+}
+
+// detection finds when the failing checks last passed in this step: the earliest
+// the problem can have started.
+func (x *exec) detection(res analysis.TickResult) rollbackInfo {
+	failing := map[string]bool{}
+	for _, m := range res.Measurements {
+		if m.Outcome != analysis.OutcomePass && m.Severity != progressive.SeverityWarn {
+			failing[m.Check] = true
+		}
+	}
+	// The latest pass of any failing check: the problem began after it.
+	lastGood := x.st.Step.StartedAt
+	for check := range failing {
+		if at, ok := x.st.Step.LastPass[check]; ok && at.After(lastGood) {
+			lastGood = at
+		}
+	}
+	return rollbackInfo{lastGood: lastGood}
+}
+
+// lastPasses records when each check last passed in the step in flight.
+func lastPasses(prev map[string]time.Time, ms []analysis.Measurement) map[string]time.Time {
+	for _, m := range ms {
+		if m.Outcome != analysis.OutcomePass {
+			continue
+		}
+		if prev == nil {
+			prev = map[string]time.Time{}
+		}
+		prev[m.Check] = m.Time
+	}
+	return prev
+}
+
+func (x *exec) approval(ctx context.Context, a progressive.ApprovalStep) (stepOutcome, error) {
+	approver := x.r.opts.Providers.Approver
+	if approver == nil {
+		return stepOutcome{}, fmt.Errorf("approval gate %q: no Approver configured: %w", a.Gate, progressive.ErrInvalid)
+	}
+	status, reason, err := approver.Approval(ctx, ApprovalRequest{
+		Rollout: x.st.ID,
+		Gate:    a.Gate,
+		Target:  x.st.Plan.Target,
+		Release: x.st.Plan.Release,
+		Step:    x.st.Step.Index,
+		Summary: summarize(x.st),
+	})
+	if err != nil {
+		return stepOutcome{}, fmt.Errorf("approval gate %q: %w", a.Gate, err)
+	}
+	switch status {
+	case ApprovalApproved:
+		x.st.decide(x.now, "approved", fmt.Sprintf("gate %q approved: %s", a.Gate, orDefault(reason, "no reason given")))
+		return finished, nil
+	case ApprovalDenied:
+		return stepOutcome{rollback: fmt.Sprintf("gate %q denied: %s", a.Gate, orDefault(reason, "no reason given")), info: rollbackInfo{manual: true}}, nil
+	}
+	if a.Timeout > 0 && x.timedOut(a.Timeout, 0) {
+		return stepOutcome{rollback: fmt.Sprintf("gate %q: no approval within %s", a.Gate, formatDuration(a.Timeout))}, nil
+	}
+	if !x.st.Step.Applied {
+		x.st.Step.Applied = true
+		x.emit(ctx, Event{Type: EventWaiting, Message: fmt.Sprintf("waiting for approval at gate %q", a.Gate)})
+		return waitFor(x.r.opts.PollInterval), nil
+	}
+	return stepOutcome{wait: x.r.opts.PollInterval}, nil
+}
+
+func (x *exec) roll(ctx context.Context, r progressive.RollStep) (stepOutcome, error) {
+	w, err := x.r.opts.Providers.workload(x.st.Plan)
+	if err != nil {
+		return stepOutcome{}, err
+	}
+	roller, ok := w.(progressive.Roller)
+	if !ok {
+		return stepOutcome{}, fmt.Errorf("workload %s cannot update in place: %w", w.Name(), progressive.ErrUnsupported)
+	}
+	t := x.st.Plan.Target
+	if !x.st.Applied.Rolled {
+		before, err := roller.RollStatus(ctx, t)
+		if err != nil {
+			return stepOutcome{}, fmt.Errorf("read rollout status: %w", err)
+		}
+		x.st.Applied.Rolled = true
+		x.st.Applied.PreviousRevision = before.Revision
+		if err := x.save(ctx); err != nil {
+			return stepOutcome{}, err
+		}
+	}
+	if !x.st.Step.Applied {
+		if err := roller.RollTo(ctx, t, x.st.Plan.Release, r.Updated, r.Params); err != nil {
+			return stepOutcome{}, fmt.Errorf("update %d pod(s) to %s: %w", r.Updated, x.st.Plan.Release, err)
+		}
+		x.st.Step.Applied = true
+		x.st.decide(x.now, "roll", fmt.Sprintf("updating until %d pod(s) run %s", r.Updated, x.st.Plan.Release))
+	}
+	rs, err := roller.RollStatus(ctx, t)
+	if err != nil {
+		return stepOutcome{}, fmt.Errorf("read rollout status: %w", err)
+	}
+	if rs.UpdatedReady >= r.Updated && rs.Unready == 0 {
+		x.st.decide(x.now, "ready", fmt.Sprintf("%d/%d pods updated and ready", rs.UpdatedReady, rs.Desired))
+		return finished, nil
+	}
+	if x.timedOut(r.ReadyTimeout, DefaultReadyTimeout) {
+		share := 0.0
+		if rs.Desired > 0 {
+			share = 100 * float64(rs.Unready) / float64(rs.Desired)
+		}
+		if share > r.ReadinessBudget {
+			return stepOutcome{rollback: fmt.Sprintf("%d of %d pods (%.3g%%) fail readiness after %s, over the %g%% budget", rs.Unready, rs.Desired, share, formatDuration(orDuration(r.ReadyTimeout, DefaultReadyTimeout)), r.ReadinessBudget), info: rollbackInfo{lastGood: x.st.Step.StartedAt}}, nil
+		}
+		x.st.decide(x.now, "advance", fmt.Sprintf("%d of %d pods (%.3g%%) fail readiness, within the %g%% budget", rs.Unready, rs.Desired, share, r.ReadinessBudget))
+		return finished, nil
+	}
+	return waitFor(x.r.opts.PollInterval), nil
+}
+
+func (x *exec) promote(ctx context.Context, p progressive.PromoteStep) (stepOutcome, error) {
+	w, err := x.r.opts.Providers.workload(x.st.Plan)
+	if err != nil {
+		return stepOutcome{}, err
+	}
+	t := x.st.Plan.Target
+	if !x.st.Step.Applied {
+		if err := w.Promote(ctx, t); err != nil {
+			return stepOutcome{}, fmt.Errorf("promote %s: %w", x.st.Plan.Release, err)
+		}
+		x.st.Step.Applied = true
+		x.st.Applied.Promoted = true
+		x.st.decide(x.now, "promote", fmt.Sprintf("stable takes %s", x.st.Plan.Release))
+	}
+	status, err := w.Status(ctx, t)
+	if err != nil {
+		return stepOutcome{}, fmt.Errorf("read workload status: %w", err)
+	}
+	if status.Stable.Updated >= status.Stable.Replicas && status.Stable.Ready >= status.Stable.Replicas {
+		return finished, nil
+	}
+	if x.timedOut(p.ReadyTimeout, DefaultReadyTimeout) {
+		return stepOutcome{rollback: fmt.Sprintf("promoted stable not ready within %s: %d/%d ready", formatDuration(orDuration(p.ReadyTimeout, DefaultReadyTimeout)), status.Stable.Ready, status.Stable.Replicas)}, nil
+	}
+	return waitFor(x.r.opts.PollInterval), nil
+}
+
+func (x *exec) finalize(ctx context.Context) (stepOutcome, error) {
+	t := x.st.Plan.Target
+	if x.st.Applied.Routes != nil {
+		router, err := x.r.opts.Providers.router(x.st.Plan)
+		if err != nil {
+			return stepOutcome{}, err
+		}
+		if err := router.Finalize(ctx, t); err != nil {
+			return stepOutcome{}, fmt.Errorf("finalize routes with %s: %w", router.Name(), err)
+		}
+		got, err := router.GetRoutes(ctx, t)
+		if err != nil {
+			return stepOutcome{}, fmt.Errorf("read routes back from %s: %w", router.Name(), err)
+		}
+		x.st.Applied.Routes = &got
+		x.emit(ctx, Event{Type: EventRoutesChanged, Message: "routes finalized: " + describeRoutes(got), Routes: &got})
+	}
+	if x.st.Applied.Deployed {
+		w, err := x.r.opts.Providers.workload(x.st.Plan)
+		if err != nil {
+			return stepOutcome{}, err
+		}
+		if err := w.ScaleCanary(ctx, t, 0); err != nil {
+			return stepOutcome{}, fmt.Errorf("scale the canary away: %w", err)
+		}
+	}
+	x.st.decide(x.now, "finalize", "canary routes removed and canary scaled to 0; stable runs "+x.st.Plan.Release.String())
+	return finished, nil
+}
+
+func summarize(st *State) string {
+	return fmt.Sprintf("%s: step %d of %d, canary weight up to %g%%, %d measurements, %d decisions",
+		st.Plan.Target, st.Step.Index+1, len(st.Plan.Steps), st.Applied.MaxCanaryWeight, st.Record.Impact.Measurements, len(st.Record.Decisions))
+}

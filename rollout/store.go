@@ -1,0 +1,246 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/agentops/progressive"
+)
+
+// StateStore persists rollout states with optimistic concurrency: Update succeeds
+// only when the stored Version equals the given one, so two processes cannot both
+// drive a rollout unnoticed.
+type StateStore interface {
+	// Get returns the state of id, or an error wrapping progressive.ErrNotFound.
+	Get(ctx context.Context, id string) (State, error)
+	// Create stores a new state at Version 1; it wraps progressive.ErrConflict when id exists.
+	Create(ctx context.Context, s State) (State, error)
+	// Update stores s when s.Version matches and returns it with the next Version;
+	// otherwise it wraps progressive.ErrConflict.
+	Update(ctx context.Context, s State) (State, error)
+	// List returns every stored state, ordered by id.
+	List(ctx context.Context) ([]State, error)
+}
+
+// MemoryStore keeps states in memory; the zero value is not usable, use NewMemoryStore.
+type MemoryStore struct {
+	mu           sync.Mutex
+	states       map[string][]byte
+	versions     map[string]int64
+	observations map[string][]numbered
+}
+
+// NewMemoryStore returns an empty in-memory store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{states: map[string][]byte{}, versions: map[string]int64{}}
+}
+
+// Get implements StateStore. States are stored encoded, so callers never share memory
+// with the store (what a restarted process would see).
+func (m *MemoryStore) Get(_ context.Context, id string) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.states[id]
+	if !ok {
+		return State{}, fmt.Errorf("rollout %q: %w", id, progressive.ErrNotFound)
+	}
+	return decodeState(b)
+}
+
+// Create implements StateStore.
+func (m *MemoryStore) Create(_ context.Context, s State) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.states[s.ID]; ok {
+		return State{}, fmt.Errorf("rollout %q already exists: %w", s.ID, progressive.ErrConflict)
+	}
+	s.Version = 1
+	b, err := json.Marshal(s)
+	if err != nil {
+		return State{}, fmt.Errorf("encode rollout %q: %w", s.ID, err)
+	}
+	m.states[s.ID] = b
+	m.versions[s.ID] = s.Version
+	return s, nil
+}
+
+// Update implements StateStore.
+func (m *MemoryStore) Update(_ context.Context, s State) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.versions[s.ID]
+	if !ok {
+		return State{}, fmt.Errorf("rollout %q: %w", s.ID, progressive.ErrNotFound)
+	}
+	if cur != s.Version {
+		return State{}, fmt.Errorf("rollout %q: stored version %d, update from %d: %w", s.ID, cur, s.Version, progressive.ErrConflict)
+	}
+	s.Version++
+	nb, err := json.Marshal(s)
+	if err != nil {
+		return State{}, fmt.Errorf("encode rollout %q: %w", s.ID, err)
+	}
+	m.states[s.ID] = nb
+	m.versions[s.ID] = s.Version
+	return s, nil
+}
+
+// List implements StateStore.
+func (m *MemoryStore) List(_ context.Context) ([]State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]State, 0, len(m.states))
+	for _, b := range m.states {
+		s, err := decodeState(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func decodeState(b []byte) (State, error) {
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return State{}, fmt.Errorf("decode rollout state: %w", err)
+	}
+	return s, nil
+}
+
+// FileStore keeps one JSON file per rollout in a directory. Writes go to a
+// temporary file renamed over the old one, so a crash never leaves half a state.
+// It serialises writers within one process; across processes use a Kubernetes
+// store and a Lease.
+type FileStore struct {
+	dir string
+	mu  sync.Mutex
+}
+
+// NewFileStore creates dir if needed.
+func NewFileStore(dir string) (*FileStore, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("file store directory: must not be empty: %w", progressive.ErrInvalid)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("file store: %w", err)
+	}
+	return &FileStore{dir: dir}, nil
+}
+
+func (f *FileStore) path(id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+		return "", fmt.Errorf("rollout id %q: must be a plain name: %w", id, progressive.ErrInvalid)
+	}
+	return filepath.Join(f.dir, id+".json"), nil
+}
+
+// Get implements StateStore.
+func (f *FileStore) Get(_ context.Context, id string) (State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.read(id)
+}
+
+func (f *FileStore) read(id string) (State, error) {
+	p, err := f.path(id)
+	if err != nil {
+		return State{}, err
+	}
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return State{}, fmt.Errorf("rollout %q: %w", id, progressive.ErrNotFound)
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("read rollout %q: %w", id, err)
+	}
+	return decodeState(b)
+}
+
+func (f *FileStore) write(s State) error {
+	p, err := f.path(s.ID)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode rollout %q: %w", s.ID, err)
+	}
+	tmp, err := os.CreateTemp(f.dir, ".tmp-"+s.ID+"-*")
+	if err != nil {
+		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+	}
+	return nil
+}
+
+// Create implements StateStore.
+func (f *FileStore) Create(_ context.Context, s State) (State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.read(s.ID); err == nil {
+		return State{}, fmt.Errorf("rollout %q already exists: %w", s.ID, progressive.ErrConflict)
+	}
+	s.Version = 1
+	return s, f.write(s)
+}
+
+// Update implements StateStore.
+func (f *FileStore) Update(_ context.Context, s State) (State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, err := f.read(s.ID)
+	if err != nil {
+		return State{}, err
+	}
+	if cur.Version != s.Version {
+		return State{}, fmt.Errorf("rollout %q: stored version %d, update from %d: %w", s.ID, cur.Version, s.Version, progressive.ErrConflict)
+	}
+	s.Version++
+	return s, f.write(s)
+}
+
+// List implements StateStore.
+func (f *FileStore) List(_ context.Context) ([]State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list rollouts: %w", err)
+	}
+	var out []State
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		s, err := f.read(strings.TrimSuffix(name, ".json"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
