@@ -68,7 +68,7 @@ func ExampleExplain() {
 	fmt.Print(rollout.Explain(plan))
 	// Output:
 	// Rollout search-v7: canary of search to v7
-	// Why: Canary: v7 takes 10% of requests in turn, soaking 10m with analysis at each step, then is promoted; a failing check (error-rate) or an inconclusive analysis (no data or NaN: missing data is never a pass) sets all traffic back to stable.
+	// Why: Canary: v7 takes 10% of requests, soaking 10m with analysis, then is promoted; a failing check (error-rate) or an inconclusive analysis (no data or NaN: missing data is never a pass) sets all traffic back to stable.
 	// Least duration when healthy: 10m
 	//
 	// T+0        1. deploy v7 as the canary with 1 pod(s), wait until ready (up to 10m)

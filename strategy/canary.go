@@ -201,7 +201,11 @@ func (c Canary) Plan(target progressive.Target, release progressive.Release) (pr
 	)
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "Canary: %s takes %s of requests in turn, soaking %s with analysis at each step, then is promoted", release.Version, pcts(phases), dur(d.Soak))
+	if len(phases) == 1 {
+		fmt.Fprintf(&b, "Canary: %s takes %s of requests, soaking %s with analysis, then is promoted", release.Version, pcts(phases), dur(d.Soak))
+	} else {
+		fmt.Fprintf(&b, "Canary: %s takes %s of requests in turn, soaking %s with analysis at each step, then is promoted", release.Version, pcts(phases), dur(d.Soak))
+	}
 	if c.PromotionApproval != "" {
 		fmt.Fprintf(&b, " once gate %q approves", c.PromotionApproval)
 	}
