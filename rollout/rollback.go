@@ -146,8 +146,14 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 		}
 		x.st.Record.Impact.RecoveredAt = x.r.opts.Clock.Now()
 	case actionCanary:
-		if !st.Applied.Deployed || st.Applied.Promoted {
+		// After a promotion stable already runs the release: scaling the canary
+		// away still holds, but the old release is gone and only a new rollout (or
+		// a Roller's Undo) brings it back; the decision record says so.
+		if !st.Applied.Deployed {
 			return nil
+		}
+		if st.Applied.Promoted {
+			st.decide(x.now, "note", "the release was already promoted to stable; rollback returns traffic to stable, which now runs it")
 		}
 		w, err := x.r.opts.Providers.workload(st.Plan)
 		if err != nil {
