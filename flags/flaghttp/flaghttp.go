@@ -47,6 +47,9 @@ const (
 	DefaultTimeout  = 30 * time.Second
 )
 
+// UserAgent starts the User-Agent of every request.
+const UserAgent = "progressive-flags"
+
 // maxBody bounds what is read of an answer.
 const maxBody = 8 << 20
 
@@ -74,7 +77,7 @@ type Options struct {
 	// Secrets never appear in errors or logs: any occurrence is redacted.
 	Secrets []string
 	// Logger receives one debug line per request (method, path, status, attempt;
-	// never headers or bodies). Default: discard.
+	// never headers or bodies); give it the provider's attributes. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -233,6 +236,9 @@ func (c *Client) Send(ctx context.Context, req Request, out any) error {
 	if hr.Header.Get("Accept") == "" {
 		hr.Header.Set("Accept", "application/json")
 	}
+	if hr.Header.Get("User-Agent") == "" {
+		hr.Header.Set("User-Agent", UserAgent+" ("+c.o.Provider+")")
+	}
 	start := c.o.Clock.Now()
 	resp, err := c.o.HTTPClient.Do(hr)
 	if err != nil {
@@ -244,12 +250,12 @@ func (c *Client) Send(ctx context.Context, req Request, out any) error {
 		if errors.As(err, &ue) {
 			msg = ue.Err.Error()
 		}
-		c.o.Logger.Debug("flag store request failed", "provider", c.o.Provider, "method", req.Method, "path", c.Redact(path), "error", c.Redact(msg))
+		c.o.Logger.Debug("flag store request failed", "method", req.Method, "path", c.Redact(path), "error", c.Redact(msg))
 		return fail(0, msg)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	c.o.Logger.Debug("flag store request", "provider", c.o.Provider, "method", req.Method, "path", c.Redact(path),
+	c.o.Logger.Debug("flag store request", "method", req.Method, "path", c.Redact(path),
 		"status", resp.StatusCode, "duration", c.o.Clock.Since(start))
 	if err != nil {
 		return fail(0, "reading the answer: "+err.Error())
@@ -335,7 +341,7 @@ func (c *Client) Do(ctx context.Context, what string, op func(ctx context.Contex
 		if d > c.o.MaxWait {
 			return fmt.Errorf("%s: the server asks to wait %s, more than the %s allowed; not waiting: %w", what, d, c.o.MaxWait, err)
 		}
-		c.o.Logger.Debug("flag store retry", "provider", c.o.Provider, "operation", what, "attempt", attempt, "wait", d, "error", c.Redact(err.Error()))
+		c.o.Logger.Debug("flag store retry", "operation", what, "attempt", attempt, "wait", d, "error", c.Redact(err.Error()))
 		t := c.o.Clock.NewTimer(d)
 		select {
 		case <-ctx.Done():
