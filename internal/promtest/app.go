@@ -188,6 +188,16 @@ func (s *Service) SetStable(b Behavior) time.Time {
 	return s.changed
 }
 
+// SetCanaryRelease changes the canary's release: its series are labelled version from
+// now on, with behavior b. It returns the time of the change.
+func (s *Service) SetCanaryRelease(version string, b Behavior) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.canary = side{b: b.withDefaults(), version: version, pod: s.canary.pod}
+	s.changed = time.Now()
+	return s.changed
+}
+
 // Changed returns the time of the last SetCanary or SetStable.
 func (s *Service) Changed() time.Time {
 	s.mu.Lock()
