@@ -1,0 +1,236 @@
+package kubernetes
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/rollout"
+)
+
+// ConfigMap layout of a stored rollout.
+const (
+	// StateKey holds the state as JSON when it is small enough to read.
+	StateKey = "state.json"
+	// StateGzipKey (in binaryData) holds the gzipped JSON of larger states.
+	StateGzipKey = "state.json.gz"
+	// RolloutAnnotation on a state ConfigMap is the rollout id.
+	RolloutAnnotation = "progressive.agentops.io/rollout"
+	// MaxPlainState is the size up to which a state is stored as plain JSON. A
+	// ConfigMap holds at most 1 MiB; gzip shrinks a state with thousands of
+	// observations about tenfold.
+	MaxPlainState = 256 << 10
+)
+
+// Store is a rollout.StateStore keeping each rollout in a ConfigMap of one
+// namespace, named progressive-rollout-<id> (sanitised, with a hash when the id is
+// not a DNS label). It uses the ConfigMap's resourceVersion as the
+// optimistic-concurrency token: Update writes with the resourceVersion it last
+// saw for that state Version, so a write by anyone else in between makes the
+// apiserver refuse it, and the refusal is progressive.ErrConflict. Each Update is
+// one write (plus a read when this Store did not see the previous version).
+//
+// It does not implement rollout.ObservationLog: the runner keeps the newest
+// rollout.MaxInlineObservations measurements in the state, and states above
+// MaxPlainState are stored gzipped so that they fit in a ConfigMap.
+type Store struct {
+	p         *Provider
+	namespace string
+
+	mu   sync.Mutex
+	seen map[string]seenVersion
+}
+
+type seenVersion struct {
+	version         int64
+	resourceVersion string
+}
+
+var _ rollout.StateStore = (*Store)(nil)
+
+// Store returns a StateStore in namespace.
+func (p *Provider) Store(namespace string) (*Store, error) {
+	if namespace == "" {
+		return nil, fmt.Errorf("kubernetes: state store namespace must not be empty: %w", errInvalid)
+	}
+	return &Store{p: p, namespace: namespace, seen: map[string]seenVersion{}}, nil
+}
+
+// ConfigMapName is the name of the ConfigMap holding rollout id.
+func ConfigMapName(id string) string { return dnsName(63, "progressive-rollout", id) }
+
+func (s *Store) remember(id string, v int64, rv string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[id] = seenVersion{v, rv}
+}
+
+func (s *Store) recall(id string, v int64) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv, ok := s.seen[id]
+	if !ok || sv.version != v {
+		return "", false
+	}
+	return sv.resourceVersion, true
+}
+
+// Get implements rollout.StateStore.
+func (s *Store) Get(ctx context.Context, id string) (rollout.State, error) {
+	cm, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, ConfigMapName(id), metav1.GetOptions{})
+	if err != nil {
+		return rollout.State{}, classify(err, "kubernetes store: rollout %q (ConfigMap %s/%s)", id, s.namespace, ConfigMapName(id))
+	}
+	st, err := decodeConfigMap(cm)
+	if err != nil {
+		return rollout.State{}, err
+	}
+	s.remember(id, st.Version, cm.ResourceVersion)
+	return st, nil
+}
+
+// Create implements rollout.StateStore.
+func (s *Store) Create(ctx context.Context, st rollout.State) (rollout.State, error) {
+	st.Version = 1
+	cm, err := s.configMap(st)
+	if err != nil {
+		return rollout.State{}, err
+	}
+	out, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Create(ctx, cm, s.p.createOpts())
+	if apierrors.IsAlreadyExists(err) {
+		return rollout.State{}, fmt.Errorf("kubernetes store: rollout %q already exists (ConfigMap %s/%s): %w", st.ID, s.namespace, cm.Name, errConflict)
+	}
+	if err != nil {
+		return rollout.State{}, classify(err, "kubernetes store: create rollout %q", st.ID)
+	}
+	s.remember(st.ID, st.Version, out.ResourceVersion)
+	return st, nil
+}
+
+// Update implements rollout.StateStore.
+func (s *Store) Update(ctx context.Context, st rollout.State) (rollout.State, error) {
+	name := ConfigMapName(st.ID)
+	rv, ok := s.recall(st.ID, st.Version)
+	if !ok {
+		cur, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return rollout.State{}, classify(err, "kubernetes store: rollout %q (ConfigMap %s/%s)", st.ID, s.namespace, name)
+		}
+		stored, err := decodeConfigMap(cur)
+		if err != nil {
+			return rollout.State{}, err
+		}
+		if stored.Version != st.Version {
+			return rollout.State{}, fmt.Errorf("kubernetes store: rollout %q: stored version %d, update from %d: %w", st.ID, stored.Version, st.Version, errConflict)
+		}
+		rv = cur.ResourceVersion
+	}
+	next := st
+	next.Version++
+	cm, err := s.configMap(next)
+	if err != nil {
+		return rollout.State{}, err
+	}
+	cm.ResourceVersion = rv
+	out, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, s.p.updateOpts())
+	if apierrors.IsConflict(err) {
+		return rollout.State{}, fmt.Errorf("kubernetes store: rollout %q: ConfigMap %s/%s changed since version %d was read (someone else wrote it): %w", st.ID, s.namespace, name, st.Version, errConflict)
+	}
+	if err != nil {
+		return rollout.State{}, classify(err, "kubernetes store: update rollout %q", st.ID)
+	}
+	if !s.p.opts.DryRun {
+		s.remember(next.ID, next.Version, out.ResourceVersion)
+	}
+	return next, nil
+}
+
+// List implements rollout.StateStore.
+func (s *Store) List(ctx context.Context) ([]rollout.State, error) {
+	list, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{ManagedByLabel: s.p.opts.FieldManager, ComponentLabel: "rollout-state"}.String(),
+	})
+	if err != nil {
+		return nil, classify(err, "kubernetes store: list rollouts in %s", s.namespace)
+	}
+	out := make([]rollout.State, 0, len(list.Items))
+	for i := range list.Items {
+		st, err := decodeConfigMap(&list.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (s *Store) configMap(st rollout.State) (*corev1.ConfigMap, error) {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes store: encode rollout %q: %w", st.ID, err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      ConfigMapName(st.ID),
+			Namespace: s.namespace,
+			Labels: map[string]string{
+				ManagedByLabel: s.p.opts.FieldManager,
+				ComponentLabel: "rollout-state",
+			},
+			Annotations: map[string]string{RolloutAnnotation: st.ID},
+		},
+	}
+	if st.Plan.Target.Name != "" {
+		cm.Labels[TargetAnnotation] = labelValue(st.Plan.Target.Name)
+	}
+	if len(raw) <= MaxPlainState {
+		cm.Data = map[string]string{StateKey: string(raw)}
+		return cm, nil
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(raw); err != nil {
+		return nil, fmt.Errorf("kubernetes store: compress rollout %q: %w", st.ID, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("kubernetes store: compress rollout %q: %w", st.ID, err)
+	}
+	cm.BinaryData = map[string][]byte{StateGzipKey: buf.Bytes()}
+	return cm, nil
+}
+
+func decodeConfigMap(cm *corev1.ConfigMap) (rollout.State, error) {
+	var raw []byte
+	switch {
+	case cm.Data[StateKey] != "":
+		raw = []byte(cm.Data[StateKey])
+	case len(cm.BinaryData[StateGzipKey]) > 0:
+		zr, err := gzip.NewReader(bytes.NewReader(cm.BinaryData[StateGzipKey]))
+		if err != nil {
+			return rollout.State{}, fmt.Errorf("kubernetes store: ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+		}
+		raw, err = io.ReadAll(zr)
+		if err != nil {
+			return rollout.State{}, fmt.Errorf("kubernetes store: ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+		}
+	default:
+		return rollout.State{}, fmt.Errorf("kubernetes store: ConfigMap %s/%s holds no state: %w", cm.Namespace, cm.Name, progressive.ErrInvalid)
+	}
+	var st rollout.State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return rollout.State{}, fmt.Errorf("kubernetes store: ConfigMap %s/%s: decode state: %w", cm.Namespace, cm.Name, err)
+	}
+	return st, nil
+}
