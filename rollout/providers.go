@@ -145,8 +145,10 @@ func (p Providers) Validate(plan progressive.Plan, judges map[string]analysis.Ju
 	}
 	for _, path := range sortedKeys(checkSets) {
 		checks := checkSets[path]
-		pr.Merge(path, analysis.ValidateTemplates(checks))
-		pr.Merge(path, analysis.ValidateJudges(checks, judges))
+		// Both name fields "checks[i]...", so they merge under the parent of path.
+		parent := strings.TrimSuffix(strings.TrimSuffix(path, "checks"), ".")
+		pr.Merge(parent, analysis.ValidateTemplates(checks))
+		pr.Merge(parent, analysis.ValidateJudges(checks, judges))
 		for i, c := range checks {
 			if path == "checks" && !n.metrics {
 				break

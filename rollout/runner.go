@@ -125,17 +125,19 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 	}
 	plan = withPlanSources(plan)
 	now := r.opts.Clock.Now()
-	if err := r.preflight(ctx, plan, now); err != nil {
+	stableVersion := r.stableVersion(ctx, plan)
+	if err := r.preflight(ctx, plan, stableVersion, now); err != nil {
 		return State{}, fmt.Errorf("rollout %s: preflight: %w", plan.Name, err)
 	}
 	st := State{
-		ID:        plan.Name,
-		Plan:      plan,
-		Phase:     PhaseProgressing,
-		Step:      StepState{Index: 0, StartedAt: now},
-		Record:    newRecord(plan.Name, plan, now),
-		StartedAt: now,
-		UpdatedAt: now,
+		ID:            plan.Name,
+		Plan:          plan,
+		Phase:         PhaseProgressing,
+		Step:          StepState{Index: 0, StartedAt: now},
+		Record:        newRecord(plan.Name, plan, now),
+		StableVersion: stableVersion,
+		StartedAt:     now,
+		UpdatedAt:     now,
 	}
 	st.decide(now, "start", fmt.Sprintf("plan validated and %d metric queries answered; starting %s", countChecks(plan), orDefault(plan.Strategy, "the plan")))
 	created, err := r.opts.Store.Create(ctx, st)
@@ -197,20 +199,38 @@ func allChecks(plan progressive.Plan) []progressive.Check {
 	return out
 }
 
-func (r *Runner) preflight(ctx context.Context, plan progressive.Plan, now time.Time) error {
+func (r *Runner) preflight(ctx context.Context, plan progressive.Plan, stableVersion string, now time.Time) error {
 	checks := allChecks(plan)
 	if len(checks) == 0 {
 		return nil
 	}
-	return r.engine.Preflight(ctx, checks, r.vars(plan), now)
+	return r.engine.Preflight(ctx, checks, vars(plan, stableVersion), now)
 }
 
-func (r *Runner) vars(plan progressive.Plan) analysis.Vars {
+// stableVersion asks the plan's workload which version stable runs, so that
+// {{.Version}} renders it for the stable side of baseline checks. Without a
+// workload (a flag rollout) or an answer, it is the word "stable".
+func (r *Runner) stableVersion(ctx context.Context, plan progressive.Plan) string {
+	if !planNeeds(plan).workload {
+		return string(progressive.Stable)
+	}
+	w, err := r.opts.Providers.workload(plan)
+	if err != nil {
+		return string(progressive.Stable)
+	}
+	status, err := w.Status(ctx, plan.Target)
+	if err != nil || status.Stable.Version == "" {
+		return string(progressive.Stable)
+	}
+	return status.Stable.Version
+}
+
+func vars(plan progressive.Plan, stableVersion string) analysis.Vars {
 	return analysis.Vars{
 		Namespace:     plan.Target.Namespace,
 		Service:       plan.Target.Name,
 		CanaryVersion: plan.Release.Version,
-		StableVersion: string(progressive.Stable),
+		StableVersion: orDefault(stableVersion, string(progressive.Stable)),
 	}
 }
 

@@ -147,12 +147,15 @@ func TestValidateAgainstProviders(t *testing.T) {
 	plan := seedCanary(t)
 	plan.Providers = progressive.ProviderNames{Router: "istio", Metrics: "datadog"}
 	plan.Hooks = []progressive.HookSpec{{Name: "smoke-tests", Phase: progressive.HookPrePromotion}}
+	plan.Checks[1].Query = "latency_p95{{.Nope}}"
 	err := w.runner().Validate(plan)
 	require.ErrorIs(t, err, progressive.ErrInvalid)
 	msg := err.Error()
 	assert.Contains(t, msg, `providers.router: unknown router "istio"; known: sim`)
 	assert.Contains(t, msg, `checks[0].metrics: unknown metric source "datadog"; known: sim`)
 	assert.Contains(t, msg, `hooks[0].name: no Go hook is registered under this name`)
+	assert.Contains(t, msg, "\n  - checks[1].query", "template problems carry their own field path, once")
+	assert.NotContains(t, msg, "checks.checks")
 }
 
 func TestBlueGreen(t *testing.T) {
@@ -451,4 +454,37 @@ func TestObserversSeeEveryTransition(t *testing.T) {
 	assert.Equal(t, rollout.EventSucceeded, types[len(types)-1])
 	assert.Contains(t, types, rollout.EventRoutesChanged)
 	assert.Contains(t, types, rollout.EventMeasured)
+}
+
+// versionRecorder passes "series#anything" queries to the simulator as "series"
+// and remembers the part after '#' per role.
+type versionRecorder struct {
+	progressive.MetricSource
+	mu   sync.Mutex
+	seen map[progressive.Role]string
+}
+
+func (v *versionRecorder) Query(ctx context.Context, q progressive.Query) (progressive.Result, error) {
+	series, label, _ := strings.Cut(q.Expr, "#")
+	v.mu.Lock()
+	v.seen[q.Role] = label
+	v.mu.Unlock()
+	q.Expr = series
+	return v.MetricSource.Query(ctx, q)
+}
+
+func TestTemplatesRenderBothVersions(t *testing.T) {
+	w := newWorld(t)
+	rec := &versionRecorder{MetricSource: w.env.Metrics, seen: map[progressive.Role]string{}}
+	checks := []progressive.Check{{Name: "error-ratio", Query: "error_rate#{{.Version}}", Max: progressive.Float(3), Baseline: &progressive.Baseline{Mode: progressive.BaselineDifference}}}
+	r, err := rollout.New(rollout.Options{
+		Providers: rollout.Providers{Routers: []progressive.TrafficRouter{w.env.Router}, Metrics: []progressive.MetricSource{rec}, Workloads: []progressive.Workload{w.env.Workload}},
+		Clock:     w.clock,
+	})
+	require.NoError(t, err)
+	st, err := r.Start(context.Background(), mustPlan(t, strategy.Canary{Weights: []float64{10, 100}, Soak: 5 * time.Minute, Checks: checks}))
+	require.NoError(t, err)
+	final, _ := drive(t, r, w.clock, st.ID, 100)
+	require.Equal(t, rollout.PhaseSucceeded, final.Phase)
+	assert.Equal(t, map[progressive.Role]string{progressive.Canary: "v2.0.0", progressive.Stable: "v1.5.0"}, rec.seen)
 }

@@ -131,6 +131,9 @@ type State struct {
 	Applied  Applied        `json:"applied"`
 	Rollback *RollbackState `json:"rollback,omitempty"`
 	Command  *Command       `json:"command,omitempty"`
+	// StableVersion is the version stable ran when the rollout started, for
+	// {{.Version}} in the stable side's queries.
+	StableVersion string `json:"stableVersion,omitempty"`
 	// HeldReason says why a held rollout waits.
 	HeldReason string         `json:"heldReason,omitempty"`
 	Record     DecisionRecord `json:"record"`

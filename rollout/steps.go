@@ -230,7 +230,7 @@ func (x *exec) analyze(ctx context.Context, a progressive.AnalyzeStep) (stepOutc
 		x.st.Step.Analysis = &s
 		x.st.Step.Applied = true
 	}
-	res, err := x.r.engine.Tick(ctx, checks, x.r.vars(x.st.Plan), x.st.Step.Analysis, x.now)
+	res, err := x.r.engine.Tick(ctx, checks, vars(x.st.Plan, x.st.StableVersion), x.st.Step.Analysis, x.now)
 	if err != nil {
 		return stepOutcome{rollback: fmt.Sprintf("analysis cannot run: %v", err)}, nil
 	}
