@@ -25,6 +25,9 @@ const (
 // the variation to nobody gives the canary no data (as a real backend would), and
 // one that serves it to everyone gives the stable side none.
 //
+// Metrics live apart from the flag service: when the store cannot be read, the share
+// last read stands (the first read must succeed).
+//
 // Values are steady (no noise): ErrorRate (percent), LatencyP95 (ms), CPU (percent),
 // until a Regress from a given time replaces one for a role.
 type Metrics struct {
@@ -39,6 +42,8 @@ type Metrics struct {
 	mu          sync.Mutex
 	regressions []regression
 	queries     int
+	lastShare   float64
+	haveShare   bool
 }
 
 type regression struct {
@@ -87,15 +92,18 @@ func (m *Metrics) Query(ctx context.Context, q progressive.Query) (progressive.R
 		return progressive.Result{}, fmt.Errorf("flag metrics: unknown series %q (known: request_rate, error_rate, latency_p95, cpu): %w", q.Expr, progressive.ErrInvalid)
 	}
 	st, err := flags.Read(ctx, m.Store, m.Ref, m.Variation)
-	if err != nil {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err == nil:
+		m.lastShare, m.haveShare = st.Serving/100, true
+	case !m.haveShare:
 		return progressive.Result{}, fmt.Errorf("flag metrics: read the flag's share: %w: %w", progressive.ErrTransient, err)
 	}
-	share := st.Serving / 100
+	share := m.lastShare
 	if q.Role != progressive.Canary {
 		share = 1 - share
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.queries++
 	if share <= 0 {
 		return progressive.Result{Status: progressive.StatusNoData, Time: at}, nil
