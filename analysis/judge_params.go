@@ -51,28 +51,45 @@ var scoreParams = []paramDef{
 // *progressive.ValidationError whose fields are parameter names.
 func readParams(params map[string]float64, defs []paramDef) (map[string]float64, error) {
 	out := make(map[string]float64, len(defs))
-	known := make(map[string]paramDef, len(defs))
 	for _, d := range defs {
-		known[d.name] = d
 		out[d.name] = d.def
 	}
-	var p progressive.Problems
-	for _, name := range slices.Sorted(maps.Keys(params)) {
-		v := params[name]
-		d, ok := known[name]
-		if !ok {
-			p.Add(name, v, "unknown parameter; known: %s", strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+	bad := false
+	for name, v := range params {
+		if _, ok := out[name]; !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			bad = true
 			continue
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			p.Add(name, v, "must be a finite number")
-			continue
-		}
-		if why := d.valid(v); why != "" {
-			p.Add(name, v, "%s", why)
-			continue
+		for _, d := range defs {
+			if d.name == name && d.valid(v) != "" {
+				bad = true
+			}
 		}
 		out[name] = v
+	}
+	if !bad {
+		return out, nil
+	}
+	// Report every problem, in a stable order.
+	var p progressive.Problems
+	known := make([]string, len(defs))
+	for i, d := range defs {
+		known[i] = d.name
+	}
+	slices.Sort(known)
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		v := params[name]
+		i := slices.IndexFunc(defs, func(d paramDef) bool { return d.name == name })
+		switch {
+		case i < 0:
+			p.Add(name, v, "unknown parameter; known: %s", strings.Join(known, ", "))
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			p.Add(name, v, "must be a finite number")
+		default:
+			if why := defs[i].valid(v); why != "" {
+				p.Add(name, v, "%s", why)
+			}
+		}
 	}
 	return out, p.Err()
 }

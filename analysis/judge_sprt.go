@@ -24,6 +24,13 @@ const (
 	// tuned to detect, > 1. Default 2: detection is fastest near it, larger
 	// regressions are caught sooner still, smaller ones more slowly.
 	SPRTMinRatio = "minRatio"
+	// SPRTFastRatio, when above minRatio, adds a second test tuned to that ratio
+	// (say 5): the canary fails when either test finds a regression, each at
+	// alpha/2, so alpha still bounds false alarms (a union bound) while a strong
+	// regression is caught as soon as the test tuned to it can tell, and a
+	// weaker one by the minRatio test. 0 (the default) runs the minRatio test
+	// alone. Not with SPRTAccept.
+	SPRTFastRatio = "fastRatio"
 	// SPRTAccept, when 1, lets the test also stop as healthy (Wald's acceptance
 	// boundary ln(beta)): the check then passes for the rest of the analysis
 	// without reading more. Default 0: the test watches until the analysis ends,
@@ -35,6 +42,13 @@ const (
 	// SPRTStep is the span one sample of the queries covers, in seconds (the
 	// window of the rate or increase in the query). Default 60.
 	SPRTStep = "step"
+	// SPRTLookback, in seconds, makes the test of an analysis start that long
+	// before the analysis did, so that it also weighs the minutes of the previous
+	// steps of the rollout (the test handles a canary share that changes from
+	// minute to minute). Default 0: only the analysis's own minutes. Keep it
+	// within the rollout: a window that reaches back to an earlier canary mixes
+	// that canary's errors in, unless the queries select by {{.Version}}.
+	SPRTLookback = "lookback"
 	// SPRTScale turns a query's value into a count: count = value × scale. Default
 	// 1 for queries that return counts; 60 for per-second rates over 1-minute
 	// windows (the simulator's request_rate).
@@ -49,9 +63,16 @@ const (
 var sprtParams = append([]paramDef{
 	{SPRTAlpha, stats.DefaultSPRTAlpha, between(0, 0.5)},
 	{SPRTMinRatio, 2, above(1)},
+	{SPRTFastRatio, 0, func(v float64) string {
+		if v != 0 && v <= 1 {
+			return "must be 0 (off) or above 1"
+		}
+		return ""
+	}},
 	{SPRTAccept, 0, oneOf(0, 1)},
 	{SPRTBeta, stats.DefaultSPRTBeta, between(0, 0.5)},
 	{SPRTStep, 60, above(0)},
+	{SPRTLookback, 0, atLeast(0)},
 	{SPRTScale, 1, above(0)},
 	{SPRTRatio, 0, atLeast(0)},
 }, scoreParams...)
@@ -133,23 +154,62 @@ func RequestsReplace(oldnew ...string) func(progressive.Query) progressive.Query
 // ValidateParams reports unknown parameters and invalid values, and a judge
 // without Requests.
 func (j SPRTJudge) ValidateParams(params map[string]float64) error {
-	_, err := readParams(params, sprtParams)
-	if j.Requests == nil {
-		var p progressive.Problems
-		p.Merge("", err)
-		p.Add("requests", nil, "the sprt judge has no Requests function to find the requests query; set SPRTJudge.Requests")
-		return p.Err()
+	var p progressive.Problems
+	v, err := readParams(params, sprtParams)
+	p.Merge("", err)
+	if err == nil {
+		p.Merge("", sprtCombination(v))
 	}
-	return err
+	if j.Requests == nil {
+		p.Add("requests", nil, "the sprt judge has no Requests function to find the requests query; set SPRTJudge.Requests")
+	}
+	return p.Err()
 }
 
-// sprtState is what the judge keeps between measurements.
+// sprtCombination checks the parameters that depend on each other.
+func sprtCombination(p map[string]float64) error {
+	var pr progressive.Problems
+	if f := p[SPRTFastRatio]; f != 0 && f <= p[SPRTMinRatio] {
+		pr.Add(SPRTFastRatio, f, "must be above minRatio (%s)", formatNumber(p[SPRTMinRatio]))
+	}
+	if p[SPRTFastRatio] != 0 && p[SPRTAccept] == 1 {
+		pr.Add(SPRTFastRatio, p[SPRTFastRatio], "cannot be combined with accept 1")
+	}
+	return pr.Err()
+}
+
+// sprtState is what the judge keeps between measurements (see its JSON form in
+// judge_sprt_state.go).
 type sprtState struct {
-	Test stats.RateSPRT `json:"test"`
+	Test stats.RateSPRT
+	// Fast is the test tuned to SPRTFastRatio, when there is one.
+	Fast *stats.RateSPRT
 	// Through is the instant of the last sample consumed.
-	Through time.Time `json:"through"`
+	Through time.Time
 	// Samples counts the sample instants consumed.
-	Samples int `json:"samples"`
+	Samples int
+}
+
+// decided reports whether the tests have stopped.
+func (st *sprtState) decided() bool {
+	return st.Test.Decision.Terminal() || (st.Fast != nil && st.Fast.Decision.Terminal())
+}
+
+// update feeds one instant to the tests that are still open; once one has
+// decided, the others are not updated, so every test stops at the same instant.
+func (st *sprtState) update(tk tickCounts) error {
+	if st.decided() {
+		return nil
+	}
+	if _, err := st.Test.Update(tk.canaryErr, tk.canaryN, tk.baseErr, tk.baseN); err != nil {
+		return err
+	}
+	if st.Fast != nil {
+		if _, err := st.Fast.Update(tk.canaryErr, tk.canaryN, tk.baseErr, tk.baseN); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tickCounts are the counts of one sample instant.
@@ -168,14 +228,21 @@ func (j SPRTJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, jso
 	if j.Requests == nil {
 		return Measurement{}, nil, fmt.Errorf("check %q: the sprt judge has no Requests function: %w", c.Name, progressive.ErrInvalid)
 	}
-	st := sprtState{Through: in.StartedAt}
+	st := sprtState{Through: in.StartedAt.Add(-seconds(p[SPRTLookback]))}
 	if len(in.State) > 0 {
-		if err := json.Unmarshal(in.State, &st); err != nil {
+		if err := st.UnmarshalJSON(in.State); err != nil { // direct: no reflection, no second scan
 			return Measurement{}, nil, fmt.Errorf("check %q: sprt state: %v: %w", c.Name, err, progressive.ErrInvalid)
 		}
 	} else {
+		if err := sprtCombination(p); err != nil {
+			return Measurement{}, nil, invalidParams(c, err)
+		}
+		alpha := p[SPRTAlpha]
+		if p[SPRTFastRatio] != 0 {
+			alpha /= 2
+		}
 		t, err := stats.NewRateSPRT(stats.RateSPRTConfig{
-			Alpha:               p[SPRTAlpha],
+			Alpha:               alpha,
 			Beta:                p[SPRTBeta],
 			MinRelativeIncrease: p[SPRTMinRatio],
 			OneSided:            p[SPRTAccept] == 0,
@@ -184,11 +251,18 @@ func (j SPRTJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, jso
 			return Measurement{}, nil, invalidParams(c, err)
 		}
 		st.Test = *t
+		if f := p[SPRTFastRatio]; f != 0 {
+			fast, err := stats.NewRateSPRT(stats.RateSPRTConfig{Alpha: alpha, MinRelativeIncrease: f, OneSided: true})
+			if err != nil {
+				return Measurement{}, nil, invalidParams(c, err)
+			}
+			st.Fast = fast
+		}
 	}
 	m := Measurement{Status: progressive.StatusValue, Value: math.NaN(), Details: map[string]float64{
 		ParamWeight: p[ParamWeight], ParamCritical: p[ParamCritical],
 	}}
-	if st.Test.Decision.Terminal() {
+	if st.decided() {
 		// Closed: a rejected test stays rejected, an accepted one accepted.
 		j.report(&m, c, st, 0, "")
 		return m, in.State, nil
@@ -214,7 +288,10 @@ func (j SPRTJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, jso
 	}
 	var newCanary, newBase int64
 	for _, tk := range ticks {
-		if _, err := st.Test.Update(tk.canaryErr, tk.canaryN, tk.baseErr, tk.baseN); err != nil {
+		if !tk.at.After(in.StartedAt) && tk.canaryN == 0 {
+			continue // looking back to before the canary served anything
+		}
+		if err := st.update(tk); err != nil {
 			return Measurement{}, nil, fmt.Errorf("check %q: %w", c.Name, err)
 		}
 		st.Samples++
@@ -225,7 +302,7 @@ func (j SPRTJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, jso
 	if skipped > 0 {
 		note = fmt.Sprintf("; %d instant(s) without usable counts skipped", skipped)
 	}
-	state, err := json.Marshal(st)
+	state, err := st.MarshalJSON()
 	if err != nil {
 		return Measurement{}, nil, fmt.Errorf("check %q: sprt state: %w", c.Name, err)
 	}
@@ -246,7 +323,7 @@ func (j SPRTJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, jso
 	return m, state, nil
 }
 
-// report fills the measurement from the test's state.
+// report fills the measurement from the tests' state.
 func (SPRTJudge) report(m *Measurement, c progressive.Check, st sprtState, newSamples int, note string) {
 	t := st.Test
 	v := t.Verdict()
@@ -261,23 +338,42 @@ func (SPRTJudge) report(m *Measurement, c progressive.Check, st sprtState, newSa
 	} else if t.CanaryErrors > 0 && t.BaselineTotal > 0 {
 		ratio = math.Inf(1)
 	}
+	cfg := t.Config.WithDefaults()
+	alpha := cfg.Alpha
 	d := m.Details
 	d["llr"], d["upperBound"], d["lowerBound"] = v.LLR, v.UpperBound, v.LowerBound
-	d[SPRTAlpha], d[SPRTMinRatio] = t.Config.WithDefaults().Alpha, t.Config.WithDefaults().MinRelativeIncrease
+	d[SPRTMinRatio] = cfg.MinRelativeIncrease
+	llr := fmt.Sprintf("log-likelihood ratio %s for a %sx error rate", formatNumber(round3(v.LLR)), formatNumber(cfg.MinRelativeIncrease))
+	decision := t.Decision
+	if st.Fast != nil {
+		alpha *= 2
+		fv := st.Fast.Verdict()
+		d["llrFast"], d[SPRTFastRatio] = fv.LLR, st.Fast.Config.MinRelativeIncrease
+		llr = fmt.Sprintf("log-likelihood ratios %s for a %sx and %s for a %sx error rate",
+			formatNumber(round3(v.LLR)), formatNumber(cfg.MinRelativeIncrease),
+			formatNumber(round3(fv.LLR)), formatNumber(st.Fast.Config.MinRelativeIncrease))
+		if st.Fast.Decision == stats.RejectH0 {
+			decision = stats.RejectH0
+		}
+	}
+	llr += fmt.Sprintf(" over %d sample(s)", t.Ticks)
+	d[SPRTAlpha] = alpha
 	d["ticks"], d["newSamples"] = float64(t.Ticks), float64(newSamples)
 	d["canaryErrors"], d["canaryRequests"] = float64(t.CanaryErrors), float64(t.CanaryTotal)
 	d["baselineErrors"], d["baselineRequests"] = float64(t.BaselineErrors), float64(t.BaselineTotal)
 	d["observedRatio"] = ratio
 	counts := fmt.Sprintf("canary %d errors / %d requests (%s), baseline %d / %d (%s), ratio %s",
 		t.CanaryErrors, t.CanaryTotal, percent(cr), t.BaselineErrors, t.BaselineTotal, percent(br), formatNumber(round3(ratio)))
-	llr := fmt.Sprintf("log-likelihood ratio %s for a %sx error rate over %d sample(s)",
-		formatNumber(round3(v.LLR)), formatNumber(d[SPRTMinRatio]), t.Ticks)
-	switch t.Decision {
+	bound := fmt.Sprintf("ln(1/alpha) = %s", formatNumber(round3(v.UpperBound)))
+	if st.Fast != nil {
+		bound = fmt.Sprintf("ln(2/alpha) = %s", formatNumber(round3(v.UpperBound)))
+	}
+	switch decision {
 	case stats.RejectH0:
 		m.Outcome = OutcomeFail
 		d[DetailClass] = ClassHigh.code()
-		m.Reason = fmt.Sprintf("%s high: %s reached ln(1/alpha) = %s (alpha %s): regression; %s%s",
-			c.Name, llr, formatNumber(round3(v.UpperBound)), formatNumber(d[SPRTAlpha]), counts, note)
+		m.Reason = fmt.Sprintf("%s high: %s reached %s (alpha %s): regression; %s%s",
+			c.Name, llr, bound, formatNumber(alpha), counts, note)
 	case stats.AcceptH0:
 		m.Outcome = OutcomePass
 		d[DetailClass] = ClassPass.code()
@@ -286,8 +382,8 @@ func (SPRTJudge) report(m *Measurement, c progressive.Check, st sprtState, newSa
 	default:
 		m.Outcome = OutcomePass
 		d[DetailClass] = ClassPass.code()
-		m.Reason = fmt.Sprintf("%s pass: no regression found so far: %s is below ln(1/alpha) = %s; %s%s",
-			c.Name, llr, formatNumber(round3(v.UpperBound)), counts, note)
+		m.Reason = fmt.Sprintf("%s pass: no regression found so far: %s, below %s; %s%s",
+			c.Name, llr, bound, counts, note)
 	}
 }
 

@@ -88,7 +88,7 @@ func TestSPRTJudgeHandDerivedIncrement(t *testing.T) {
 	assert.Equal(t, 3.0, m.Details["observedRatio"])
 	assert.Equal(t, 0.03, m.Value, "canary error ratio")
 	assert.Equal(t, 0.01, *m.Baseline)
-	assert.Contains(t, m.Reason, "errors pass: no regression found so far: log-likelihood ratio 0.458 for a 2x error rate over 1 sample(s) is below ln(1/alpha) = 4.605")
+	assert.Contains(t, m.Reason, "errors pass: no regression found so far: log-likelihood ratio 0.458 for a 2x error rate over 1 sample(s), below ln(1/alpha) = 4.605")
 	assert.Contains(t, m.Reason, "canary 3 errors / 100 requests (3%), baseline 1 / 100 (1%), ratio 3")
 }
 
