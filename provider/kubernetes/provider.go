@@ -123,13 +123,20 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
-// New returns a Provider talking to the cluster of cfg. Close stops its Event
-// recorder.
+// New returns a Provider talking to the cluster of cfg. A cfg without a rate limit
+// (QPS 0) gets 50 requests per second with bursts of 100 instead of client-go's 5.
+// Close stops its Event recorder.
 func New(cfg *rest.Config, opts Options) (*Provider, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("kubernetes: rest.Config must not be nil: %w", errInvalid)
 	}
 	c := &counter{}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		// client-go's default (5/s, bursts of 10) would throttle the provider's
+		// short polls; stay well below the apiserver's fairness limits anyway.
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	counted := rest.CopyConfig(cfg)
 	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, c: c} })
 	cs, err := kubernetes.NewForConfig(counted)
