@@ -41,6 +41,54 @@ type Flags struct {
 	Namespace  string
 }
 
+// FailLabel, set to "fail" on a pod, makes the local control plane (with
+// FailStage installed, as Connect does) fail it with exit code 1: how the
+// examples give a Job a failing migration without a real container.
+const FailLabel = testenv.CustomStageLabel
+
+// FailStage is the kwok Stage behind FailLabel.
+const FailStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: example-pod-fail
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.labels["` + FailLabel + `"]'
+      operator: 'In'
+      values: ['fail']
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Pending']
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: 1
+            finishedAt: {{ $now | Quote }}
+            reason: Error
+            message: "migration 0042_split_orders failed: relation already exists"
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      phase: Failed
+`
+
+// TestenvOptions are the options Connect starts the local control plane with.
+func TestenvOptions() testenv.Options { return testenv.Options{ExtraStages: []string{FailStage}} }
+
 // Register adds --kubeconfig, --testenv and --namespace to fs.
 func (f *Flags) Register(fs *flag.FlagSet, defaultNamespace string) {
 	fs.StringVar(&f.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to run against (default $KUBECONFIG)")
@@ -54,7 +102,7 @@ func (f *Flags) Connect(ctx context.Context, log io.Writer) (*rest.Config, func(
 	if f.Testenv {
 		start := time.Now()
 		fmt.Fprintln(log, "starting a local control plane (internal/testenv)...")
-		env, err := testenv.Start(ctx, testenv.Options{})
+		env, err := testenv.Start(ctx, TestenvOptions())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -233,6 +281,11 @@ func (m *MeasuredRouter) SetRoutes(ctx context.Context, t progressive.Target, ro
 	m.changes = append(m.changes, Change{Asked: routes, Achieved: got, Writes: writes, Took: took, At: start})
 	m.mu.Unlock()
 	return nil
+}
+
+// Finalize implements progressive.TrafficRouter, measured like SetRoutes.
+func (m *MeasuredRouter) Finalize(ctx context.Context, t progressive.Target) error {
+	return m.SetRoutes(ctx, t, progressive.AllStable())
 }
 
 // Changes returns the traffic changes so far.
