@@ -159,7 +159,12 @@ const (
 // failing check of fail severity fails the analysis (all checks are critical). For a
 // Kayenta-style weighted total over several metrics, give the checks ParamWeight and
 // ParamCritical and combine their latest measurements with Score.
-type MannWhitneyJudge struct{}
+//
+// The zero value works; set Cache (stats.NewDistCache) to keep the exact
+// distributions of small samples between measurements.
+type MannWhitneyJudge struct {
+	Cache *stats.DistCache
+}
 
 var (
 	_ Judge          = MannWhitneyJudge{}
@@ -173,7 +178,7 @@ func (MannWhitneyJudge) ValidateParams(params map[string]float64) error {
 }
 
 // Measure takes one measurement; it keeps no state between measurements.
-func (MannWhitneyJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, json.RawMessage, error) {
+func (j MannWhitneyJudge) Measure(ctx context.Context, in JudgeInput) (Measurement, json.RawMessage, error) {
 	c := in.Check
 	p, err := readParams(paramsOf(c), mannWhitneyParams)
 	if err != nil {
@@ -244,12 +249,12 @@ func (MannWhitneyJudge) Measure(ctx context.Context, in JudgeInput) (Measurement
 	}
 	m.Details[detailAlpha] = sideAlpha
 
-	plain, err := stats.MannWhitney(canary, baseline, stats.MannWhitneyOptions{})
+	plain, err := stats.MannWhitney(canary, baseline, stats.MannWhitneyOptions{Cache: j.Cache})
 	if err != nil {
 		return Measurement{}, nil, fmt.Errorf("check %q: %w", c.Name, err)
 	}
 	m.Details[detailW], m.Details[detailAUC] = plain.W, plain.AUC
-	shift, err := stats.HodgesLehmann(canary, baseline, stats.ShiftOptions{ConfLevel: p[MWConfidence], Alternative: hlAlt})
+	shift, err := stats.HodgesLehmann(canary, baseline, stats.ShiftOptions{ConfLevel: p[MWConfidence], Alternative: hlAlt, Cache: j.Cache})
 	if err != nil {
 		return Measurement{}, nil, fmt.Errorf("check %q: %w", c.Name, err)
 	}
@@ -264,7 +269,7 @@ func (MannWhitneyJudge) Measure(ctx context.Context, in JudgeInput) (Measurement
 	var pv float64
 	var tested []string
 	if dir != DirectionDecrease {
-		r, err := stats.MannWhitney(canary, baseline, stats.MannWhitneyOptions{Alternative: stats.Greater, Mu: up})
+		r, err := stats.MannWhitney(canary, baseline, stats.MannWhitneyOptions{Alternative: stats.Greater, Mu: up, Cache: j.Cache})
 		if err != nil {
 			return Measurement{}, nil, fmt.Errorf("check %q: %w", c.Name, err)
 		}
@@ -276,7 +281,7 @@ func (MannWhitneyJudge) Measure(ctx context.Context, in JudgeInput) (Measurement
 		}
 	}
 	if dir != DirectionIncrease {
-		r, err := stats.MannWhitney(canary, baseline, stats.MannWhitneyOptions{Alternative: stats.Less, Mu: -down})
+		r, err := stats.MannWhitney(canary, baseline, stats.MannWhitneyOptions{Alternative: stats.Less, Mu: -down, Cache: j.Cache})
 		if err != nil {
 			return Measurement{}, nil, fmt.Errorf("check %q: %w", c.Name, err)
 		}

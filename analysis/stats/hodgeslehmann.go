@@ -21,6 +21,8 @@ type ShiftOptions struct {
 	// NoCorrection disables the continuity correction of the normal
 	// interval (R's correct = FALSE).
 	NoCorrection bool `json:"no_correction,omitempty"`
+	// Cache keeps exact distributions between calls; nil builds them afresh.
+	Cache *DistCache `json:"-"`
 }
 
 // ShiftEstimate is the Hodges-Lehmann estimate of the location shift of x
@@ -176,7 +178,7 @@ func HodgesLehmann(x, y []float64, opts ShiftOptions) (ShiftEstimate, error) {
 	_, tieSum := rankSumU(m.x, m.y)
 	if useExact(opts.Exact, n1, n2, tieSum > 0) {
 		res.Method = MethodExact
-		d := exactDist(n1, n2)
+		d := opts.Cache.exactDist(n1, n2)
 		a := alpha
 		if opts.Alternative == TwoSided {
 			a = alpha / 2

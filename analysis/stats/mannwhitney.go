@@ -20,6 +20,8 @@ type MannWhitneyOptions struct {
 	// NoCorrection disables the continuity correction of the normal
 	// approximation (R's correct = FALSE).
 	NoCorrection bool `json:"no_correction,omitempty"`
+	// Cache keeps exact distributions between calls; nil builds them afresh.
+	Cache *DistCache `json:"-"`
 }
 
 // MannWhitneyResult is the outcome of a Mann-Whitney U (Wilcoxon rank-sum)
@@ -110,7 +112,7 @@ func MannWhitney(x, y []float64, opts MannWhitneyOptions) (MannWhitneyResult, er
 
 	if useExact(opts.Exact, n1, n2, res.Ties) {
 		res.Method = MethodExact
-		d := exactDist(n1, n2)
+		d := opts.Cache.exactDist(n1, n2)
 		q := int(w) // integral without ties
 		switch opts.Alternative {
 		case Greater:

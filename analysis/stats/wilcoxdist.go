@@ -16,7 +16,7 @@ const MaxExactPairs = 10000
 // wilcoxDist is the exact null distribution of the Mann-Whitney statistic
 // U = #{x_i > y_j} for untied samples of sizes m and n: every one of the
 // C(m+n, m) assignments of ranks to the x sample is equally likely. It is
-// immutable once built and shared through distCache.
+// immutable once built and may be shared through a DistCache.
 type wilcoxDist struct {
 	m, n int       // m <= n; the distribution is symmetric in (m, n)
 	cdf  []float64 // cdf[u] = P(U <= u), u = 0..m*n
@@ -119,33 +119,41 @@ func (d *wilcoxDist) quantile(p float64) int {
 	return mn - q
 }
 
-// distCache memoises distributions by (min, max) sample size: a canary
-// judge sees the same sizes over and over. It is bounded; when full it is
-// simply reset.
-var distCache struct {
-	sync.Mutex
-	m map[[2]int]*wilcoxDist
+// DistCache memoises exact Wilcoxon distributions by (min, max) sample size: a
+// canary judge sees the same sizes over and over, and building one takes
+// milliseconds. It is safe for concurrent use and bounded; when full it is simply
+// reset. A nil *DistCache builds every distribution afresh. The caller owns the
+// cache (a judge holds one), so the package keeps no state of its own.
+type DistCache struct {
+	mu sync.Mutex
+	m  map[[2]int]*wilcoxDist
 }
+
+// NewDistCache returns an empty cache.
+func NewDistCache() *DistCache { return &DistCache{} }
 
 const distCacheMax = 128
 
 // exactDist returns the (possibly cached) distribution for sizes n1, n2.
 // The distribution is built outside the lock: two goroutines may race to
 // build the same one, which is harmless.
-func exactDist(n1, n2 int) *wilcoxDist {
+func (c *DistCache) exactDist(n1, n2 int) *wilcoxDist {
 	key := [2]int{min(n1, n2), max(n1, n2)}
-	distCache.Lock()
-	d := distCache.m[key]
-	distCache.Unlock()
+	if c == nil {
+		return newWilcoxDist(key[0], key[1])
+	}
+	c.mu.Lock()
+	d := c.m[key]
+	c.mu.Unlock()
 	if d != nil {
 		return d
 	}
 	d = newWilcoxDist(key[0], key[1])
-	distCache.Lock()
-	if distCache.m == nil || len(distCache.m) >= distCacheMax {
-		distCache.m = make(map[[2]int]*wilcoxDist)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= distCacheMax {
+		c.m = make(map[[2]int]*wilcoxDist)
 	}
-	distCache.m[key] = d
-	distCache.Unlock()
+	c.m[key] = d
+	c.mu.Unlock()
 	return d
 }

@@ -102,6 +102,8 @@ func TestWilcoxDistLargeIsSymmetricAndNormalised(t *testing.T) {
 }
 
 func TestExactDistCacheConcurrent(t *testing.T) {
+	cache := NewDistCache()
+	exactDist := cache.exactDist
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -119,5 +121,9 @@ func TestExactDistCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if exactDist(3, 5) != exactDist(5, 3) {
 		t.Error("cache must be keyed symmetrically")
+	}
+	var none *DistCache
+	if none.exactDist(3, 5).size() != 15 {
+		t.Error("a nil cache builds the distribution")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/analysis"
+	"github.com/agentops/progressive/analysis/stats"
 )
 
 // Plan is the rollout every rule drives: the canary takes Weights[i] percent of the
@@ -218,9 +219,12 @@ type engineRule struct {
 	checks []progressive.Check
 }
 
-var judges = map[string]analysis.Judge{
-	analysis.KindSPRT:        analysis.SPRTJudge{Requests: analysis.RequestsExpr(seriesRequestRate)},
-	analysis.KindMannWhitney: analysis.MannWhitneyJudge{},
+// newJudges gives each run its own judges, so runs share nothing.
+func newJudges() map[string]analysis.Judge {
+	return map[string]analysis.Judge{
+		analysis.KindSPRT:        analysis.SPRTJudge{Requests: analysis.RequestsExpr(seriesRequestRate)},
+		analysis.KindMannWhitney: analysis.MannWhitneyJudge{Cache: stats.NewDistCache()},
+	}
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -232,7 +236,7 @@ func (r engineRule) run(w *world, p Plan) Outcome {
 	src := &source{w: w, sched: sched}
 	engine, err := analysis.NewEngine(analysis.Options{
 		Sources: func(string) (progressive.MetricSource, error) { return src, nil },
-		Judges:  judges,
+		Judges:  newJudges(),
 		Logger:  quiet,
 	})
 	if err != nil {
