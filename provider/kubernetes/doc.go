@@ -48,24 +48,82 @@
 // resourceVersion, read back and then confirmed by the EndpointSlices. Header
 // and cookie matches and mirroring return progressive.ErrUnsupported.
 //
+// # Rolling updates in place
+//
+// The Workload is also a progressive.Roller. A Deployment cannot be told to stop
+// at an exact number of new pods (StatefulSets have a partition; Deployments do
+// not), so RollTo drives the Deployment controller itself: it writes the new
+// template with maxSurge and maxUnavailable clamped to the batch, unpauses, waits
+// until the controller has given the new ReplicaSet the batch's pods, and pauses
+// the Deployment (spec.paused) until the plan's next RollTo. The pace between
+// batches is the plan's; readiness is read from the ReplicaSets (RollStatus). A
+// batch can overshoot by one wave of the controller if pods become ready faster
+// than the pause lands; RollStatus reports what happened (in the tests the
+// batches of 3 of 30 landed exactly). The alternative, a second Deployment scaled
+// up while the first scales down, counts pods exactly but is not an update in
+// place: it has no revision history for Undo and would replace every pod again
+// when it hands back to the stable Deployment.
+//
+// Undo is kubectl rollout undo [--to-revision]: the template of the ReplicaSet
+// with that revision annotation (the previous one for 0) is copied into the
+// Deployment, which unpauses and rolls back with the controller's own rolling
+// update; the strategy RollTo replaced is restored from
+// PreviousStrategyAnnotation.
+//
+// # State, leases and hooks
+//
+// Provider.Store keeps each rollout's state in a ConfigMap (one per rollout, plain
+// JSON up to MaxPlainState, gzipped above) and uses its resourceVersion for
+// optimistic concurrency: an Update is one write, and a write by anyone else since
+// the state was read is progressive.ErrConflict. It leaves rollout.ObservationLog
+// out: the runner keeps the newest measurements in the state.
+//
+// Provider.Lease and RunWithLease run runner.Run only while holding a
+// coordination.k8s.io Lease for the target (client-go tools/leaderelection): a
+// second runner fails with progressive.ErrConflict naming the holder (or waits
+// for it), and a runner started after one was killed takes over once the dead
+// one's lease expires and resumes from the store.
+//
+// Provider.JobHook runs a Job (a schema migration) as a rollout.Hook and waits for
+// it: Complete passes; Failed stops the rollout with the Job's reason and the
+// failed pods' termination messages. In a blue-green plan the migration runs
+// before green exists, so a failed migration moves no traffic.
+//
 // # Writes
 //
-// The provider's own objects (the canary Deployment, Jobs) are written with
+// The provider's own objects (the canary Deployment) are written with
 // server-side apply as field manager "progressive", forcing ownership. Objects
 // it shares with their owners (the stable Deployment, the Service) get targeted
 // patches or read-modify-write Updates with the resourceVersion as
 // precondition, retried on conflict with client-go's util/retry, so a
-// concurrent writer is never overwritten unseen. With Options.DryRun every
-// write is a server-side dry run: the apiserver validates and admits it and
-// nothing changes. Errors wrap the sentinels of package progressive
-// (ErrNotFound, ErrInvalid, ErrConflict, ErrTransient, ErrUnsupported).
+// concurrent writer is never overwritten unseen. Every write names the field
+// manager. With Options.DryRun every write is a server-side dry run: the
+// apiserver validates and admits it and nothing changes (waits that depend on a
+// write are skipped); use it to check a plan's objects before a rollout. Errors
+// wrap the sentinels of package progressive (ErrNotFound, ErrInvalid,
+// ErrConflict, ErrTransient, ErrUnsupported) and keep the API error in the
+// chain.
 //
 // Events (client-go tools/record) are recorded on the stable Deployment:
 // Adopted, CanaryDeployed, TrafficShifted, Promoted, CanaryRolledBack, Rolling,
-// Undone.
+// Undone. Provider.Stats counts the provider's reads and writes (not the Events).
 //
 // # Least privilege
 //
-// Role returns the namespaced RBAC Role the provider needs (also in role.yaml);
-// the tests run the provider as a ServiceAccount bound to nothing else.
+// Role returns the namespaced RBAC Role the provider needs (also in role.yaml):
+// no delete verb, nothing cluster-wide, no Secrets. The tests run a whole
+// blue-green rollout (migration Job, store, Lease, Events) as a ServiceAccount
+// bound to it and nothing else, with a TokenRequest token.
+//
+// # What it costs, measured on the test control plane
+//
+// On internal/testenv (two shared cores): a traffic change is one API write (the
+// Service's selector, or the canary's scale once the selector selects both) plus
+// one the first time a weight between 0 and 100 is set; the EndpointSlices show a
+// change 15 to 80 ms after the write; a rollback decision to all traffic verified
+// back on stable took 105 to 125 ms, and an in-place rolling update undone was
+// back to 30 ready pods of the old revision 420 ms after the decision. The seed
+// scenarios run as programs in examples/k8s-canary, examples/k8s-bluegreen and
+// examples/k8s-rolling, against any cluster (--kubeconfig) or a throwaway local
+// control plane (--testenv).
 package kubernetes

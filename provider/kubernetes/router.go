@@ -29,7 +29,8 @@ import (
 //     replicas (stable is never scaled down, so a rollback never lacks
 //     capacity), and once they are ready the Service selects both sides (its
 //     original selector). One write to scale the canary, plus one the first time
-//     the selector changes.
+//     the selector changes. High weights cost pods: 50% doubles the pod count,
+//     90% needs nine canary pods per stable one.
 //
 // Every write is read back, then SetRoutes waits (Options.SettleTimeout) until the
 // EndpointSlices of the Service show the change. GetRoutes reports what the
