@@ -30,6 +30,9 @@ const (
 )
 
 func (x *exec) startRollback(ctx context.Context, reason string, info rollbackInfo) {
+	// A hook or a provider call may have taken a while since this Reconcile
+	// began: the decision is made now.
+	x.now = x.r.opts.Clock.Now()
 	st := x.st
 	st.Phase = PhaseRollingBack
 	st.HeldReason = ""
