@@ -1,0 +1,194 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/analysis"
+)
+
+// DryRunner is implemented by providers that can run in a mode where every write is
+// checked and nothing changes (the Kubernetes provider's server-side dry run).
+type DryRunner interface {
+	DryRun() bool
+}
+
+// QueryAnswer is what one check's query returned during a dry run.
+type QueryAnswer struct {
+	Check  string                   `json:"check"`
+	Role   progressive.Role         `json:"role"`
+	Query  string                   `json:"query"`
+	Status progressive.ResultStatus `json:"status,omitempty"`
+	Value  float64                  `json:"value"`
+	Error  string                   `json:"error,omitempty"`
+}
+
+// Rehearsal is what a dry run did with one step.
+type Rehearsal struct {
+	Step        int    `json:"step"`
+	Description string `json:"description"`
+	// Rehearsed is set when the step's write was sent to a provider in dry-run
+	// mode; Note says why not otherwise.
+	Rehearsed bool   `json:"rehearsed"`
+	Note      string `json:"note,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// DryRunReport is what a person reads before approving a plan: the problems (none,
+// or the run stops), the timeline, what every query answers now, and what the
+// providers said about each write.
+type DryRunReport struct {
+	Explanation string        `json:"explanation"`
+	Queries     []QueryAnswer `json:"queries"`
+	Steps       []Rehearsal   `json:"steps"`
+}
+
+// OK reports whether every query answered and every rehearsed write was accepted.
+func (d DryRunReport) OK() bool {
+	for _, q := range d.Queries {
+		if q.Error != "" {
+			return false
+		}
+	}
+	for _, s := range d.Steps {
+		if s.Error != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// DryRun validates plan (a *progressive.ValidationError stops it), explains it,
+// asks every query once for both sides, and sends each step's write to providers
+// that are in dry-run mode (DryRunner), which check it without changing anything.
+// Steps whose provider has no dry-run mode are described, not sent. Nothing is
+// stored and no state is created.
+func (r *Runner) DryRun(ctx context.Context, plan progressive.Plan) (DryRunReport, error) {
+	if err := r.Validate(plan); err != nil {
+		return DryRunReport{}, fmt.Errorf("rollout %s: plan rejected: %w", plan.Name, err)
+	}
+	plan = withPlanSources(plan)
+	report := DryRunReport{Explanation: Explain(plan), Queries: []QueryAnswer{}, Steps: []Rehearsal{}}
+	v := vars(plan, r.stableVersion(ctx, plan))
+	now := r.opts.Clock.Now()
+	for _, c := range allChecks(plan) {
+		for _, role := range []progressive.Role{progressive.Canary, progressive.Stable} {
+			report.Queries = append(report.Queries, r.ask(ctx, plan, c, v, role, now))
+		}
+	}
+	deployed := false
+	for i, s := range plan.Steps {
+		reh := r.rehearse(ctx, plan, i, s, deployed)
+		deployed = deployed || (s.Deploy != nil && reh.Rehearsed && reh.Error == "")
+		report.Steps = append(report.Steps, reh)
+	}
+	return report, nil
+}
+
+func (r *Runner) ask(ctx context.Context, plan progressive.Plan, c progressive.Check, v analysis.Vars, role progressive.Role, now time.Time) QueryAnswer {
+	ans := QueryAnswer{Check: c.Name, Role: role}
+	expr, err := analysis.Render(c, v, role)
+	if err != nil {
+		ans.Error = err.Error()
+		return ans
+	}
+	ans.Query = expr
+	src, err := r.opts.Providers.metricSource(plan, c.Metrics)
+	if err != nil {
+		ans.Error = err.Error()
+		return ans
+	}
+	res, err := src.Query(ctx, progressive.Query{Name: c.Name, Expr: expr, Target: plan.Target, Role: role, Time: now})
+	if err != nil {
+		ans.Error = err.Error()
+		return ans
+	}
+	ans.Status, ans.Value = res.Status, res.Value
+	return ans
+}
+
+func inDryRun(p any) bool {
+	d, ok := p.(DryRunner)
+	return ok && d.DryRun()
+}
+
+// rehearse sends one step's write to a provider in dry-run mode. After a
+// rehearsed deploy, a write that finds no canary is expected: the dry run created
+// none.
+func (r *Runner) rehearse(ctx context.Context, plan progressive.Plan, i int, s progressive.Step, deployed bool) Rehearsal {
+	reh := Rehearsal{Step: i, Description: describeStep(plan, s)}
+	t := plan.Target
+	var write func() error
+	var provider any
+	switch {
+	case s.Deploy != nil, s.Scale != nil, s.Promote != nil, s.Roll != nil:
+		w, err := r.opts.Providers.workload(plan)
+		if err != nil {
+			reh.Error = err.Error()
+			return reh
+		}
+		provider = w
+		switch {
+		case s.Deploy != nil:
+			write = func() error { return w.DeployCanary(ctx, t, plan.Release, s.Deploy.Replicas) }
+		case s.Scale != nil:
+			write = func() error { return w.ScaleCanary(ctx, t, s.Scale.Replicas) }
+		case s.Promote != nil:
+			write = func() error { return w.Promote(ctx, t) }
+		case s.Roll != nil:
+			roller, ok := w.(progressive.Roller)
+			if !ok {
+				reh.Error = fmt.Sprintf("workload %s cannot update in place", w.Name())
+				return reh
+			}
+			write = func() error { return roller.RollTo(ctx, t, plan.Release, s.Roll.Updated, s.Roll.Params) }
+		}
+	case s.SetWeight != nil, s.SetRoutes != nil, s.Switch != nil:
+		router, err := r.opts.Providers.router(plan)
+		if err != nil {
+			reh.Error = err.Error()
+			return reh
+		}
+		provider = router
+		routes := progressive.AllStable()
+		switch {
+		case s.SetWeight != nil:
+			routes = progressive.WeightedRoutes(s.SetWeight.Weight)
+		case s.SetRoutes != nil:
+			routes = s.SetRoutes.Routes
+		case s.Switch.To == progressive.Canary:
+			routes = progressive.Routes{CanaryWeight: 100}
+		}
+		write = func() error { return router.SetRoutes(ctx, t, routes) }
+	case s.SetFlag != nil:
+		store, err := r.opts.Providers.flags(plan)
+		if err != nil {
+			reh.Error = err.Error()
+			return reh
+		}
+		provider = store
+		f := s.SetFlag
+		write = func() error {
+			return store.SetRollout(ctx, f.Flag, progressive.PercentRollout(f.Variation, f.Fallback, f.Percent))
+		}
+	default:
+		reh.Note = "nothing to write"
+		return reh
+	}
+	if !inDryRun(provider) {
+		reh.Note = "described only: the provider has no dry-run mode"
+		return reh
+	}
+	reh.Rehearsed = true
+	switch err := write(); {
+	case err == nil:
+	case deployed && errors.Is(err, progressive.ErrNotFound):
+		reh.Note = "checked up to the canary, which the rehearsed deploy did not really create: " + err.Error()
+	default:
+		reh.Error = err.Error()
+	}
+	return reh
+}
