@@ -17,8 +17,9 @@
 //
 // Weights are written in millionths (weight 90900 of 1000000 is 9.09%).
 // Mirroring uses the filter's percent field (fraction for non-integer
-// shares). Cookie matches are progressive.ErrUnsupported: the Gateway API has
-// no cookie match.
+// shares). The Gateway API has no cookie match, so a cookie match is written as
+// a RegularExpression match of the Cookie header ((^|;\s*)name=value(;|$));
+// regular expressions are Extended support, so check your implementation.
 //
 // Each change is one Update of the HTTPRoute guarded by its resourceVersion
 // (retried on conflict from a fresh read), so a blue-green switch happens in

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -240,11 +242,6 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 	if err := routes.Validate(); err != nil {
 		return fmt.Errorf("gatewayapi: routes: %w", err)
 	}
-	for _, m := range routes.Matches {
-		if m.Kind == progressive.MatchCookie {
-			return fmt.Errorf("gatewayapi: cookie match %q: the Gateway API has no cookie match: %w", m.Name, progressive.ErrUnsupported)
-		}
-	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		hr, err := r.get(ctx, t)
 		if err != nil {
@@ -345,13 +342,7 @@ func (r *Router) apply(t progressive.Target, hr *gatewayv1.HTTPRoute, routes pro
 			path = ms[0].Path.DeepCopy()
 		}
 		for _, m := range routes.Matches {
-			typ := gatewayv1.HeaderMatchExact
-			if m.Regex {
-				typ = gatewayv1.HeaderMatchRegularExpression
-			}
-			rule.Matches = append(rule.Matches, gatewayv1.HTTPRouteMatch{Path: path, Headers: []gatewayv1.HTTPHeaderMatch{{
-				Type: &typ, Name: gatewayv1.HTTPHeaderName(m.Name), Value: m.Value,
-			}}})
+			rule.Matches = append(rule.Matches, gatewayv1.HTTPRouteMatch{Path: path, Headers: []gatewayv1.HTTPHeaderMatch{headerMatch(m)}})
 		}
 		rules = append(rules, rule)
 	}
@@ -425,10 +416,7 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 		}
 		for _, m := range rule.Matches {
 			for _, h := range m.Headers {
-				out.Matches = append(out.Matches, progressive.Match{
-					Kind: progressive.MatchHeader, Name: string(h.Name), Value: h.Value,
-					Regex: h.Type != nil && *h.Type == gatewayv1.HeaderMatchRegularExpression,
-				})
+				out.Matches = append(out.Matches, fromHeaderMatch(h))
 			}
 		}
 	}
@@ -492,4 +480,57 @@ func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 		}
 		return r.classify(ctx, t, err, "updating "+r.ref(t))
 	})
+}
+
+// A cookie match is a regular-expression match of the Cookie header:
+// cookiePrefix + QuoteMeta(name) + "=" + value + cookieSuffix, where value is
+// QuoteMeta(value), or (?:value) for a regex match.
+const (
+	cookiePrefix = `(^|;\s*)`
+	cookieSuffix = `(;|$)`
+)
+
+func headerMatch(m progressive.Match) gatewayv1.HTTPHeaderMatch {
+	typ := gatewayv1.HeaderMatchExact
+	if m.Regex {
+		typ = gatewayv1.HeaderMatchRegularExpression
+	}
+	if m.Kind != progressive.MatchCookie {
+		return gatewayv1.HTTPHeaderMatch{Type: &typ, Name: gatewayv1.HTTPHeaderName(m.Name), Value: m.Value}
+	}
+	typ = gatewayv1.HeaderMatchRegularExpression
+	v := regexp.QuoteMeta(m.Value)
+	if m.Regex {
+		v = "(?:" + m.Value + ")"
+	}
+	return gatewayv1.HTTPHeaderMatch{Type: &typ, Name: "Cookie", Value: cookiePrefix + regexp.QuoteMeta(m.Name) + "=" + v + cookieSuffix}
+}
+
+func fromHeaderMatch(h gatewayv1.HTTPHeaderMatch) progressive.Match {
+	regex := h.Type != nil && *h.Type == gatewayv1.HeaderMatchRegularExpression
+	if regex && strings.EqualFold(string(h.Name), "cookie") && strings.HasPrefix(h.Value, cookiePrefix) && strings.HasSuffix(h.Value, cookieSuffix) {
+		body := strings.TrimSuffix(strings.TrimPrefix(h.Value, cookiePrefix), cookieSuffix)
+		if name, value, ok := strings.Cut(body, "="); ok {
+			m := progressive.Match{Kind: progressive.MatchCookie, Name: unquoteMeta(name)}
+			if strings.HasPrefix(value, "(?:") && strings.HasSuffix(value, ")") {
+				m.Value, m.Regex = value[3:len(value)-1], true
+			} else {
+				m.Value = unquoteMeta(value)
+			}
+			return m
+		}
+	}
+	return progressive.Match{Kind: progressive.MatchHeader, Name: string(h.Name), Value: h.Value, Regex: regex}
+}
+
+// unquoteMeta undoes regexp.QuoteMeta.
+func unquoteMeta(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

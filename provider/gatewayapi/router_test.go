@@ -9,7 +9,20 @@ import (
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/internal/testenv"
 	"github.com/agentops/progressive/provider/gatewayapi"
+	"github.com/agentops/progressive/provider/routertest"
 )
+
+func TestConformance(t *testing.T) {
+	routertest.Run(t, func(t *testing.T) routertest.Setup {
+		_, ns, _ := setup(t, "api")
+		return routertest.Setup{
+			Router:  newRouter(t, gatewayapi.Options{RouteName: "shop"}),
+			Target:  progressive.Target{Namespace: ns, Name: "api"},
+			Matches: true,
+			Mirror:  true,
+		}
+	})
+}
 
 func TestCanaryRollbackAndFinalize(t *testing.T) {
 	cs, ns, orig := setup(t, "api")
@@ -33,6 +46,8 @@ func TestCanaryRollbackAndFinalize(t *testing.T) {
 	ab := progressive.Routes{StableWeight: 90, CanaryWeight: 10, MirrorPercent: 25, Matches: []progressive.Match{
 		{Kind: progressive.MatchHeader, Name: "x-version", Value: "green"},
 		{Kind: progressive.MatchHeader, Name: "x-beta", Value: "yes|true", Regex: true},
+		{Kind: progressive.MatchCookie, Name: "beta.tester", Value: "a+b"},
+		{Kind: progressive.MatchCookie, Name: "cohort", Value: "[0-4]", Regex: true},
 	}}
 	require.NoError(t, r.SetRoutes(ctx, tg, ab))
 	requireRoutes(t, r, tg, ab)
@@ -95,8 +110,8 @@ func TestBadInput(t *testing.T) {
 	require.ErrorIs(t, err, progressive.ErrInvalid)
 	requireRoutes(t, r, tg, progressive.WeightedRoutes(20))
 
-	err = r.SetRoutes(ctx, tg, progressive.Routes{StableWeight: 100, Matches: []progressive.Match{{Kind: progressive.MatchCookie, Name: "beta", Value: "1"}}})
-	require.ErrorIs(t, err, progressive.ErrUnsupported)
+	err = r.SetRoutes(ctx, tg, progressive.Routes{StableWeight: 100, Matches: []progressive.Match{{Kind: "query", Name: "beta", Value: "1"}}})
+	require.ErrorIs(t, err, progressive.ErrInvalid)
 	requireRoutes(t, r, tg, progressive.WeightedRoutes(20))
 
 	missing := newRouter(t, gatewayapi.Options{RouteName: "nope"})
