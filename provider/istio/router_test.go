@@ -1,0 +1,242 @@
+package istio_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/testenv"
+	"github.com/agentops/progressive/provider/istio"
+	"github.com/agentops/progressive/provider/routertest"
+)
+
+var (
+	vsGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+	drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+)
+
+func newRouter(t *testing.T, e *testenv.Env, opts istio.Options) *istio.Router {
+	t.Helper()
+	r, err := istio.New(e.Config(), opts)
+	require.NoError(t, err)
+	return r
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func create(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, ns string, obj map[string]any) {
+	t.Helper()
+	_, err := dyn.Resource(gvr).Namespace(ns).Create(context.Background(), &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+func destinationRule(name, host string, subsets ...string) map[string]any {
+	var ss []any
+	for _, s := range subsets {
+		ss = append(ss, map[string]any{"name": s, "labels": map[string]any{istio.RoleLabel: s}})
+	}
+	return map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+		"metadata": map[string]any{"name": name},
+		"spec":     map[string]any{"host": host, "subsets": ss},
+	}
+}
+
+// userVirtualService holds the user's routes: /admin to an admin Service, and
+// a catch-all to host.
+func userVirtualService(name, host string) map[string]any {
+	return map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"hosts": []any{host},
+			"http": []any{
+				map[string]any{
+					"name":  "admin",
+					"match": []any{map[string]any{"uri": map[string]any{"prefix": "/admin"}}},
+					"route": []any{map[string]any{"destination": map[string]any{"host": "admin"}}},
+				},
+				map[string]any{
+					"name":  "default",
+					"route": []any{map[string]any{"destination": map[string]any{"host": host}}},
+				},
+			},
+		},
+	}
+}
+
+func getVS(t *testing.T, e *testenv.Env, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	vs, err := e.Dynamic().Resource(vsGVR).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	return vs
+}
+
+func routeNames(vs *unstructured.Unstructured) []string {
+	routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	var out []string
+	for _, r := range routes {
+		out = append(out, r.(map[string]any)["name"].(string))
+	}
+	return out
+}
+
+// TestConformance runs the router conformance suite twice: with objects the
+// router creates, and adopting a user's VirtualService and DestinationRule.
+func TestConformance(t *testing.T) {
+	e := env.Require(t)
+	t.Run("Create", func(t *testing.T) {
+		routertest.Run(t, func(t *testing.T) routertest.Setup {
+			ns := e.NewNamespace(t)
+			return routertest.Setup{
+				Router:  newRouter(t, e, istio.Options{Create: true}),
+				Target:  progressive.Target{Namespace: ns, Name: "checkout"},
+				Matches: true, Mirror: true,
+			}
+		})
+	})
+	t.Run("Adopt", func(t *testing.T) {
+		routertest.Run(t, func(t *testing.T) routertest.Setup {
+			ns := e.NewNamespace(t)
+			create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+			create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
+			return routertest.Setup{
+				Router:  newRouter(t, e, istio.Options{}),
+				Target:  progressive.Target{Namespace: ns, Name: "checkout"},
+				Matches: true, Mirror: true,
+			}
+		})
+	})
+}
+
+// TestFinalizeKeepsUserRoutes: the router's routes go ahead of the user's
+// catch-all, and Finalize leaves the user's routes exactly as they were.
+func TestFinalizeKeepsUserRoutes(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
+	before := getVS(t, e, ns, "checkout")
+	r := newRouter(t, e, istio.Options{})
+	tg := progressive.Target{Namespace: ns, Name: "checkout"}
+
+	want := progressive.Routes{StableWeight: 90, CanaryWeight: 10, MirrorPercent: 5,
+		Matches: []progressive.Match{{Kind: progressive.MatchHeader, Name: "x-version", Value: "green"}}}
+	require.NoError(t, r.SetRoutes(ctx(t), tg, want))
+	vs := getVS(t, e, ns, "checkout")
+	assert.Equal(t, []string{"admin", "progressive-checkout-ab", "progressive-checkout", "default"}, routeNames(vs))
+	assert.Equal(t, "progressive-checkout,progressive-checkout-ab", vs.GetAnnotations()[istio.RoutesAnnotation])
+	got, err := r.GetRoutes(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	// The blue-green switch is one write of the weights.
+	rv := vs.GetResourceVersion()
+	require.NoError(t, r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(100)))
+	require.NoError(t, r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(100)))
+	vs = getVS(t, e, ns, "checkout")
+	assert.NotEqual(t, rv, vs.GetResourceVersion())
+
+	require.NoError(t, r.Finalize(ctx(t), tg))
+	after := getVS(t, e, ns, "checkout")
+	assert.Equal(t, before.Object["spec"], after.Object["spec"], "Finalize must leave the user's routes as they were")
+	assert.NotContains(t, after.GetAnnotations(), istio.RoutesAnnotation)
+}
+
+// TestTwoRoutersOneVirtualService: routers of two services sharing one
+// VirtualService (by path) do not disturb each other or the user's routes.
+func TestTwoRoutersOneVirtualService(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("cart", "cart", "stable", "canary"))
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("shop", "shop.example.com"))
+	before := getVS(t, e, ns, "shop")
+	cart := newRouter(t, e, istio.Options{VirtualService: "shop", URIPrefix: "/cart"})
+	checkout := newRouter(t, e, istio.Options{VirtualService: "shop", URIPrefix: "/checkout"})
+	tc, tk := progressive.Target{Namespace: ns, Name: "cart"}, progressive.Target{Namespace: ns, Name: "checkout"}
+
+	require.NoError(t, cart.SetRoutes(ctx(t), tc, progressive.WeightedRoutes(10)))
+	require.NoError(t, checkout.SetRoutes(ctx(t), tk, progressive.WeightedRoutes(50)))
+	require.NoError(t, cart.SetRoutes(ctx(t), tc, progressive.WeightedRoutes(20)))
+	for tg, want := range map[progressive.Target]float64{tc: 20, tk: 50} {
+		r := cart
+		if tg == tk {
+			r = checkout
+		}
+		got, err := r.GetRoutes(ctx(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, progressive.WeightedRoutes(want), got, tg.String())
+	}
+	assert.Equal(t, []string{"admin", "progressive-cart", "progressive-checkout", "default"}, routeNames(getVS(t, e, ns, "shop")))
+
+	require.NoError(t, cart.Finalize(ctx(t), tc))
+	got, err := checkout.GetRoutes(ctx(t), tk)
+	require.NoError(t, err)
+	assert.Equal(t, progressive.WeightedRoutes(50), got, "finalizing cart must not touch checkout")
+	require.NoError(t, checkout.Finalize(ctx(t), tk))
+	assert.Equal(t, before.Object["spec"], getVS(t, e, ns, "shop").Object["spec"])
+}
+
+// TestBadInput: a missing VirtualService, a colliding route name and an unknown
+// subset are refused with errors naming them, and nothing is written.
+func TestBadInput(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	tg := progressive.Target{Namespace: ns, Name: "checkout"}
+	r := newRouter(t, e, istio.Options{})
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+
+	err := r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(10))
+	require.ErrorIs(t, err, progressive.ErrNotFound)
+	assert.Contains(t, err.Error(), "VirtualService "+ns+"/checkout")
+
+	vs := userVirtualService("checkout", "checkout")
+	http := vs["spec"].(map[string]any)["http"].([]any)
+	http[0].(map[string]any)["name"] = "progressive-checkout"
+	create(t, e.Dynamic(), vsGVR, ns, vs)
+	before := getVS(t, e, ns, "checkout")
+	err = r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(10))
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	assert.Contains(t, err.Error(), `route "progressive-checkout" that the router did not add`)
+	require.ErrorIs(t, r.Finalize(ctx(t), tg), progressive.ErrInvalid, "Finalize must not remove a user's route")
+	assert.Equal(t, before.GetResourceVersion(), getVS(t, e, ns, "checkout").GetResourceVersion())
+
+	other := progressive.Target{Namespace: ns, Name: "cart"}
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("cart", "cart", "stable"))
+	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("cart", "cart"))
+	err = r.SetRoutes(ctx(t), other, progressive.WeightedRoutes(10))
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	assert.Contains(t, err.Error(), `no subset "canary"`)
+
+	err = r.SetRoutes(ctx(t), tg, progressive.Routes{StableWeight: 50, CanaryWeight: 60})
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+}
+
+// TestCRDMissing runs against a control plane of its own without the Istio CRDs.
+func TestCRDMissing(t *testing.T) {
+	env.Require(t)
+	e := testenv.StartForTest(t, testenv.Options{Nodes: 1})
+	r := newRouter(t, e, istio.Options{Create: true})
+	tg := progressive.Target{Namespace: "default", Name: "checkout"}
+	err := r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(10))
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, progressive.ErrNotFound), "%v", err)
+	assert.Contains(t, err.Error(), "virtualservices.networking.istio.io")
+	assert.Contains(t, err.Error(), "customresourcedefinitions.gen.yaml")
+	_, err = r.GetRoutes(ctx(t), tg)
+	assert.ErrorIs(t, err, progressive.ErrNotFound)
+}
