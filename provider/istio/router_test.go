@@ -3,11 +3,14 @@ package istio_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -239,4 +242,50 @@ func TestCRDMissing(t *testing.T) {
 	assert.Contains(t, err.Error(), "customresourcedefinitions.gen.yaml")
 	_, err = r.GetRoutes(ctx(t), tg)
 	assert.ErrorIs(t, err, progressive.ErrNotFound)
+}
+
+// TestFailedUpdateChangesNothing: an Update the apiserver refuses (here, RBAC:
+// a ServiceAccount that may only read) leaves the previous weights.
+func TestFailedUpdateChangesNothing(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	tg := progressive.Target{Namespace: ns, Name: "checkout"}
+	admin := newRouter(t, e, istio.Options{Create: true})
+	require.NoError(t, admin.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(20)))
+
+	cs := e.Clientset()
+	c := context.Background()
+	_, err := cs.CoreV1().ServiceAccounts(ns).Create(c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "reader"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().Roles(ns).Create(c, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"networking.istio.io"},
+			Resources: []string{"virtualservices", "destinationrules"}, Verbs: []string{"get", "list"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(ns).Create(c, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "reader", Namespace: ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cfg := e.Config()
+	cfg.Impersonate.UserName = "system:serviceaccount:" + ns + ":reader"
+	reader, err := istio.New(cfg, istio.Options{})
+	require.NoError(t, err)
+
+	var serr error
+	for range 50 { // the RoleBinding takes a moment to reach the authorizer
+		serr = reader.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(50))
+		if serr != nil && strings.Contains(serr.Error(), "update") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("read-only SetRoutes: %v", serr)
+	require.ErrorContains(t, serr, "update VirtualService")
+	require.ErrorIs(t, serr, progressive.ErrInvalid, "a forbidden update is a configuration error")
+	got, err := admin.GetRoutes(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, progressive.WeightedRoutes(20), got, "a failed update must leave the previous weights")
 }
