@@ -51,7 +51,7 @@ type Options struct {
 	// NewRoute, when set, builds the HTTPRoute to create when it is missing
 	// (the route then carries CreatedByAnnotation and Finalize deletes it).
 	// Without it a missing route is progressive.ErrNotFound.
-	NewRoute func(t progressive.Target, port int32) *gatewayv1.HTTPRoute
+	NewRoute func(ctx context.Context, t progressive.Target) (*gatewayv1.HTTPRoute, error)
 	// ProviderName overrides Name() (for routers built on this one).
 	ProviderName string
 }
@@ -162,7 +162,9 @@ func (r *Router) get(ctx context.Context, t progressive.Target) (*gatewayv1.HTTP
 func (r *Router) Initialize(ctx context.Context, t progressive.Target) error {
 	hr, err := r.get(ctx, t)
 	if errors.Is(err, progressive.ErrNotFound) && r.opts.NewRoute != nil {
-		hr = r.opts.NewRoute(t, r.opts.Port)
+		if hr, err = r.opts.NewRoute(ctx, t); err != nil {
+			return err
+		}
 		hr.Namespace, hr.Name = t.Namespace, r.routeName(t)
 		if hr.Annotations == nil {
 			hr.Annotations = map[string]string{}

@@ -1,0 +1,101 @@
+package linkerd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/agentops/progressive/internal/testenv"
+)
+
+var env *testenv.Env
+
+func moduleDir(mod string) string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linkerd test: go list -m", mod+":", err)
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestMain(m *testing.M) {
+	crd := filepath.Join(moduleDir("sigs.k8s.io/gateway-api"), "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml")
+	os.Exit(testenv.RunMain(m, testenv.Options{CRDs: []string{crd}}, &env))
+}
+
+var (
+	smiOnce sync.Once
+	smiErr  error
+)
+
+// installSplitCRD installs the TrafficSplit CRD of smi-sdk-go's crds/split.yaml,
+// which is written as apiextensions.k8s.io/v1beta1 (no longer served): it is
+// converted to v1 with the same schema.
+func installSplitCRD(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	smiOnce.Do(func() {
+		data, err := os.ReadFile(filepath.Join(moduleDir("github.com/servicemeshinterface/smi-sdk-go"), "crds", "split.yaml"))
+		if err != nil {
+			smiErr = err
+			return
+		}
+		var old map[string]any
+		if smiErr = yaml.Unmarshal(data, &old); smiErr != nil {
+			return
+		}
+		spec, _ := old["spec"].(map[string]any)
+		schemaV, _, _ := unstructured.NestedMap(old, "spec", "validation", "openAPIV3Schema")
+		schemaV["type"] = "object"
+		var versions []any
+		for _, v := range spec["versions"].([]any) {
+			m := v.(map[string]any)
+			versions = append(versions, map[string]any{
+				"name": m["name"], "served": m["served"], "storage": m["storage"],
+				"schema": map[string]any{"openAPIV3Schema": schemaV},
+			})
+		}
+		crd := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+			"metadata": map[string]any{"name": "trafficsplits.split.smi-spec.io"},
+			"spec": map[string]any{
+				"group": spec["group"], "scope": spec["scope"], "names": spec["names"], "versions": versions,
+			},
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		smiErr = e.ApplyCRDs(ctx, crd)
+	})
+	require.NoError(t, smiErr)
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// services creates the stable and canary Services of name in ns.
+func services(t *testing.T, e *testenv.Env, ns string, names ...string) {
+	for _, n := range names {
+		for _, s := range []string{n, n + "-canary"} {
+			_, err := e.Clientset().CoreV1().Services(ns).Create(ctxT(t), &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: s},
+				Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": n}, Ports: []corev1.ServicePort{{Port: 8080}}},
+			}, metav1.CreateOptions{})
+			require.NoError(t, err)
+		}
+	}
+}
