@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/agentops/progressive"
@@ -94,13 +95,6 @@ func TestSMI(t *testing.T) {
 	ra := newRouter(t, e, linkerd.Options{Mode: linkerd.ModeSMI})
 	rc := newRouter(t, e, linkerd.Options{Mode: linkerd.ModeSMI})
 
-	// Before the CRD exists (this test installs it; other tests run first only
-	// if they are SMI tests that installed it already).
-	if err := ra.SetRoutes(ctx, api, progressive.WeightedRoutes(10)); err != nil {
-		require.ErrorIs(t, err, progressive.ErrInvalid)
-		require.ErrorContains(t, err, linkerd.SplitCRDName)
-		require.ErrorContains(t, err, "linkerd smi install")
-	}
 	installSplitCRD(t, e)
 
 	for _, w := range []float64{0, 10, 50, 100, 0} {
@@ -123,7 +117,30 @@ func TestSMI(t *testing.T) {
 	requireRoutes(t, rc, cart, progressive.WeightedRoutes(40))
 }
 
-func TestBadMode(t *testing.T) {
+func TestBadOptions(t *testing.T) {
 	_, err := linkerd.New(nil, linkerd.Options{})
 	require.ErrorIs(t, err, progressive.ErrInvalid)
+	_, err = linkerd.New(&rest.Config{Host: "https://127.0.0.1:1"}, linkerd.Options{Mode: "istio"})
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	require.ErrorContains(t, err, `"gateway-api"`)
+}
+
+// TestCRDMissing runs on a private control plane without any CRD.
+func TestCRDMissing(t *testing.T) {
+	env.Require(t)
+	e := testenv.StartForTest(t, testenv.Options{Nodes: 1})
+	ns := e.NewNamespace(t)
+	services(t, e, ns, "api")
+	ctx := ctxT(t)
+	tg := progressive.Target{Namespace: ns, Name: "api"}
+
+	err := newRouter(t, e, linkerd.Options{Mode: linkerd.ModeSMI}).SetRoutes(ctx, tg, progressive.WeightedRoutes(10))
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	require.ErrorContains(t, err, linkerd.SplitCRDName)
+	require.ErrorContains(t, err, "linkerd smi install")
+
+	err = newRouter(t, e, linkerd.Options{}).SetRoutes(ctx, tg, progressive.WeightedRoutes(10))
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	require.ErrorContains(t, err, "httproutes.gateway.networking.k8s.io")
+	require.ErrorContains(t, err, "standard-install.yaml")
 }
