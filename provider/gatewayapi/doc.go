@@ -26,7 +26,8 @@
 // one write and nothing is ever half-written; it is then read back. Finalize
 // removes the canary backendRefs, the mirror filter and the match rule, and
 // restores each stable backendRef's weight as it was (recorded in the
-// annotation OriginalWeightsAnnotation).
+// annotation OriginalWeightsAnnotation, shared by routers of other Services
+// in the same HTTPRoute).
 //
 // # Errors
 //

@@ -61,10 +61,14 @@ func userRoute(ns, route string, names ...string) *gatewayv1.HTTPRoute {
 			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}},
 		},
 	}
-	for _, n := range names {
+	for i, n := range names {
+		var w *int32 // the first stable backendRef has no weight, the others 5
+		if i > 0 {
+			w = ptr(int32(5))
+		}
 		hr.Spec.Rules = append(hr.Spec.Rules, gatewayv1.HTTPRouteRule{
 			Matches:     []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: ptr(gatewayv1.PathMatchPathPrefix), Value: ptr("/" + n)}}},
-			BackendRefs: []gatewayv1.HTTPBackendRef{backend(n, nil)},
+			BackendRefs: []gatewayv1.HTTPBackendRef{backend(n, w)},
 		})
 	}
 	hr.Spec.Rules = append(hr.Spec.Rules, gatewayv1.HTTPRouteRule{

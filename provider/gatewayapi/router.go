@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -28,9 +29,30 @@ const CRDName = "httproutes.gateway.networking.k8s.io"
 // InstallHint says how to install the CRD.
 const InstallHint = "install the Gateway API standard CRDs: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.3/standard-install.yaml"
 
-// OriginalWeightsAnnotation prefixes the annotation (…/<name>) that keeps the
-// stable backendRef's weight as it was before the router first changed it.
-const OriginalWeightsAnnotation = "progressive.agentops.io/gatewayapi-stable-weight"
+// OriginalWeightsAnnotation keeps, as a JSON object from stable Service name
+// to weight ("" for none), each stable backendRef's weight as it was before the
+// router first changed it; Finalize restores it and drops the entry.
+const OriginalWeightsAnnotation = "progressive.agentops.io/gatewayapi-stable-weights"
+
+func originalWeights(hr *gatewayv1.HTTPRoute) map[string]string {
+	m := map[string]string{}
+	if v, ok := hr.Annotations[OriginalWeightsAnnotation]; ok {
+		_ = json.Unmarshal([]byte(v), &m)
+	}
+	return m
+}
+
+func setOriginalWeights(hr *gatewayv1.HTTPRoute, m map[string]string) {
+	if len(m) == 0 {
+		delete(hr.Annotations, OriginalWeightsAnnotation)
+		return
+	}
+	if hr.Annotations == nil {
+		hr.Annotations = map[string]string{}
+	}
+	b, _ := json.Marshal(m)
+	hr.Annotations[OriginalWeightsAnnotation] = string(b)
+}
 
 // CreatedByAnnotation marks an HTTPRoute the router created (Options.NewRoute);
 // Finalize deletes such a route.
@@ -287,18 +309,16 @@ func (r *Router) apply(t progressive.Target, hr *gatewayv1.HTTPRoute, routes pro
 	canary := r.canaryName(t)
 	cw := int32(math.Round(routes.CanaryWeight * totalWeight / 100))
 	sw := totalWeight - cw
-	annot := OriginalWeightsAnnotation + "." + t.Name
-	if _, ok := hr.Annotations[annot]; !ok {
+	origs := originalWeights(hr)
+	if _, ok := origs[t.Name]; !ok {
 		orig := ""
 		for _, b := range hr.Spec.Rules[idx[0]].BackendRefs {
 			if isService(b.BackendObjectReference, t.Namespace, t.Name) && b.Weight != nil {
 				orig = strconv.Itoa(int(*b.Weight))
 			}
 		}
-		if hr.Annotations == nil {
-			hr.Annotations = map[string]string{}
-		}
-		hr.Annotations[annot] = orig
+		origs[t.Name] = orig
+		setOriginalWeights(hr, origs)
 	}
 	for _, i := range idx {
 		rule := &hr.Spec.Rules[i]
@@ -442,14 +462,13 @@ func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 			return r.classify(ctx, t, err, "deleting "+r.ref(t))
 		}
 		canary := r.canaryName(t)
-		annot := OriginalWeightsAnnotation + "." + t.Name
-		orig, had := hr.Annotations[annot]
+		origs := originalWeights(hr)
+		orig, had := origs[t.Name]
 		var rules []gatewayv1.HTTPRouteRule
-		for i, rule := range hr.Spec.Rules {
+		for _, rule := range hr.Spec.Rules {
 			if rule.Name != nil && string(*rule.Name) == MatchRuleName(t) {
 				continue
 			}
-			_ = i
 			var refs []gatewayv1.HTTPBackendRef
 			touched := false
 			for _, b := range rule.BackendRefs {
@@ -475,7 +494,8 @@ func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 			rules = append(rules, rule)
 		}
 		hr.Spec.Rules = rules
-		delete(hr.Annotations, annot)
+		delete(origs, t.Name)
+		setOriginalWeights(hr, origs)
 		_, err = r.cs.GatewayV1().HTTPRoutes(t.Namespace).Update(ctx, hr, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			return err

@@ -94,9 +94,11 @@ func TestTwoRoutersDoNotDisturbEachOther(t *testing.T) {
 	require.NoError(t, ra.Finalize(ctx, api))
 	requireRoutes(t, rc, cart, progressive.Routes{StableWeight: 50, CanaryWeight: 50, Matches: []progressive.Match{{Kind: progressive.MatchHeader, Name: "x-cart", Value: "new"}}})
 	require.NoError(t, rc.Finalize(ctx, cart))
+	require.NoError(t, rc.Finalize(ctx, cart), "Finalize is idempotent")
 	hr, err := cs.GatewayV1().HTTPRoutes(ns).Get(ctx, "shop", metav1.GetOptions{})
 	require.NoError(t, err)
-	require.Equal(t, orig.Spec, hr.Spec)
+	require.Equal(t, orig.Spec, hr.Spec, "weights restored, nothing left behind")
+	require.Empty(t, hr.Annotations)
 }
 
 func TestBadInput(t *testing.T) {
