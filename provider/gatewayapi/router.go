@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -57,6 +59,11 @@ func setOriginalWeights(hr *gatewayv1.HTTPRoute, m map[string]string) {
 // CreatedByAnnotation marks an HTTPRoute the router created (Options.NewRoute);
 // Finalize deletes such a route.
 const CreatedByAnnotation = "progressive.agentops.io/created-by"
+
+// ConflictBackoff paces the re-reads after a write lost a resourceVersion race
+// (another router or a user writing the same HTTPRoute): up to 12 attempts
+// with jittered exponential back-off, a few seconds in all.
+var ConflictBackoff = wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: 2 * time.Second}
 
 // totalWeight is 100% in backendRef weights.
 const totalWeight = 1000000
@@ -266,7 +273,7 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 	if err := routes.Validate(); err != nil {
 		return fmt.Errorf("gatewayapi: routes: %w", err)
 	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(ConflictBackoff, func() error {
 		hr, err := r.get(ctx, t)
 		if err != nil {
 			return err
@@ -449,7 +456,7 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 // rule, restores the stable weight, in one Update; a route the router created
 // is deleted.
 func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return retry.RetryOnConflict(ConflictBackoff, func() error {
 		hr, err := r.get(ctx, t)
 		if err != nil {
 			return err

@@ -137,3 +137,31 @@ func TestCRDMissing(t *testing.T) {
 	require.ErrorContains(t, err, gatewayapi.CRDName)
 	require.ErrorContains(t, err, "standard-install.yaml")
 }
+
+// TestConcurrentRoutersOnOneRoute has two routers write the same HTTPRoute at
+// once: every write is resourceVersion-guarded and retried from a fresh read,
+// so neither loses the other's change.
+func TestConcurrentRoutersOnOneRoute(t *testing.T) {
+	_, ns, _ := setup(t, "api", "cart")
+	ctx := ctxT(t)
+	api := progressive.Target{Namespace: ns, Name: "api"}
+	cart := progressive.Target{Namespace: ns, Name: "cart"}
+	errs := make(chan error, 2)
+	for _, tg := range []progressive.Target{api, cart} {
+		go func() {
+			r := newRouter(t, gatewayapi.Options{RouteName: "shop"})
+			for w := range 10 {
+				if err := r.SetRoutes(ctx, tg, progressive.WeightedRoutes(float64(w*10))); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	r := newRouter(t, gatewayapi.Options{RouteName: "shop"})
+	requireRoutes(t, r, api, progressive.WeightedRoutes(90))
+	requireRoutes(t, r, cart, progressive.WeightedRoutes(90))
+}

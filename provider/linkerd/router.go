@@ -260,7 +260,7 @@ func (r *Router) setSplit(ctx context.Context, t progressive.Target, routes prog
 	}
 	client := r.dyn.Resource(res).Namespace(t.Namespace)
 	name := r.splitName(t)
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(gatewayapi.ConflictBackoff, func() error {
 		cur, err := client.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			obj := &unstructured.Unstructured{Object: map[string]any{
