@@ -47,6 +47,12 @@ type Setup struct {
 	Tolerance float64
 	// Timeout bounds each behaviour; 0 means one minute.
 	Timeout time.Duration
+	// Settle is how long a router that reads its routes back from an eventually
+	// consistent data plane (EndpointSlices, say) may take: the suite retries a
+	// SetRoutes failing with progressive.ErrTransient and polls GetRoutes until
+	// it shows what was set, for up to Settle. 0 means the read-back must be
+	// right at once, which is what a router writing one object should achieve.
+	Settle time.Duration
 }
 
 // Behaviour is one entry of the conformance table.
@@ -94,8 +100,16 @@ func Run(t *testing.T, newSetup func(t *testing.T) Setup) {
 
 func set(t *testing.T, ctx context.Context, s Setup, r progressive.Routes) {
 	t.Helper()
-	if err := s.Router.SetRoutes(ctx, s.Target, r); err != nil {
-		t.Fatalf("SetRoutes(%s, %+v): %v", s.Target, r, err)
+	deadline := time.Now().Add(s.Settle)
+	for {
+		err := s.Router.SetRoutes(ctx, s.Target, r)
+		if err == nil {
+			return
+		}
+		if !progressive.IsTransient(err) || time.Now().After(deadline) {
+			t.Fatalf("SetRoutes(%s, %+v): %v", s.Target, r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -112,8 +126,21 @@ func get(t *testing.T, ctx context.Context, s Setup) progressive.Routes {
 // tolerance and summing to 100, the mirror share, and the matches in order.
 func expect(t *testing.T, ctx context.Context, s Setup, want progressive.Routes, what string) {
 	t.Helper()
-	got := get(t, ctx, s)
 	tol := max(s.Tolerance, 1e-6)
+	deadline := time.Now().Add(s.Settle)
+	var got progressive.Routes
+	for {
+		var err error
+		got, err = s.Router.GetRoutes(ctx, s.Target)
+		settling := time.Now().Before(deadline)
+		if err != nil && (!progressive.IsTransient(err) || !settling) {
+			t.Fatalf("%s: GetRoutes(%s): %v", what, s.Target, err)
+		}
+		if (err == nil && matchesRoutes(got, want, tol)) || (err == nil && !settling) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if math.Abs(got.CanaryWeight-want.CanaryWeight) > tol || math.Abs(got.StableWeight-want.StableWeight) > tol {
 		t.Errorf("%s: GetRoutes weights stable %g / canary %g, want %g / %g (tolerance %g)",
 			what, got.StableWeight, got.CanaryWeight, want.StableWeight, want.CanaryWeight, s.Tolerance)
@@ -127,6 +154,12 @@ func expect(t *testing.T, ctx context.Context, s Setup, want progressive.Routes,
 	if !slices.Equal(got.Matches, want.Matches) {
 		t.Errorf("%s: GetRoutes matches %+v, want %+v", what, got.Matches, want.Matches)
 	}
+}
+
+func matchesRoutes(got, want progressive.Routes, tol float64) bool {
+	return math.Abs(got.CanaryWeight-want.CanaryWeight) <= tol && math.Abs(got.StableWeight-want.StableWeight) <= tol &&
+		math.Abs(got.StableWeight+got.CanaryWeight-100) <= 1e-6 && math.Abs(got.MirrorPercent-want.MirrorPercent) <= 1e-6 &&
+		slices.Equal(got.Matches, want.Matches)
 }
 
 func canaryWalk(t *testing.T, ctx context.Context, s Setup) {
