@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -450,12 +452,17 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 	return r.writeRoutes(ctx, n, want)
 }
 
+// conflictBackoff paces the retries of an Update that lost a race: routers
+// sharing a VirtualService may write it at the same moment, so the retries are
+// more patient than client-go's DefaultRetry and jittered out of lock-step.
+var conflictBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: 2 * time.Second}
+
 // writeRoutes replaces the router's routes by want (none: removes them) in one
 // Update and reads them back.
 func (r *Router) writeRoutes(ctx context.Context, n names, want []any) error {
 	client := r.dyn.Resource(vsGVR).Namespace(n.ns)
 	mine := []string{n.route, n.abRoute}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(conflictBackoff, func() error {
 		vs, err := client.Get(ctx, n.vs, metav1.GetOptions{})
 		if err != nil {
 			return err

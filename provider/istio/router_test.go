@@ -289,3 +289,42 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, progressive.WeightedRoutes(20), got, "a failed update must leave the previous weights")
 }
+
+// TestConcurrentRouters: two routers writing one VirtualService at the same
+// time lose no write (resourceVersion-checked Updates retried on conflict).
+func TestConcurrentRouters(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("cart", "cart", "stable", "canary"))
+	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("shop", "shop.example.com"))
+	routers := map[string]*istio.Router{
+		"cart":     newRouter(t, e, istio.Options{VirtualService: "shop", URIPrefix: "/cart"}),
+		"checkout": newRouter(t, e, istio.Options{VirtualService: "shop", URIPrefix: "/checkout"}),
+	}
+	errs := make(chan error, 2)
+	for name, r := range routers {
+		go func() {
+			tg := progressive.Target{Namespace: ns, Name: name}
+			for w := range 20 {
+				if err := r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(float64(w*5))); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	for name, r := range routers {
+		got, err := r.GetRoutes(ctx(t), progressive.Target{Namespace: ns, Name: name})
+		require.NoError(t, err)
+		assert.Equal(t, progressive.WeightedRoutes(95), got, name)
+	}
+	names := routeNames(getVS(t, e, ns, "shop"))
+	require.Len(t, names, 4)
+	assert.Equal(t, "admin", names[0])
+	assert.Equal(t, "default", names[3], "the routers' routes go ahead of the user's catch-all, in whichever order they came")
+	assert.ElementsMatch(t, []string{"progressive-cart", "progressive-checkout"}, names[1:3])
+}
