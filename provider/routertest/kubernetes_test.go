@@ -1,9 +1,14 @@
+//go:build routertest_kubernetes
+
+// The conformance run against provider/kubernetes is known to fail (see
+// TestKubernetesRouter) and is built only with -tags routertest_kubernetes
+// until that is fixed, rather than skipped in every run.
+
 package routertest_test
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -32,9 +37,6 @@ func TestKubernetesRouter(t *testing.T) {
 	// SetRoutes returns before the canary's excess pods leave the
 	// EndpointSlices (the router's settle waits for canaryReady >= wanted).
 	// Not investigated further yet.
-	if os.Getenv("PROGRESSIVE_ROUTERTEST_KUBERNETES") == "" {
-		t.Skip("set PROGRESSIVE_ROUTERTEST_KUBERNETES=1 to run the conformance suite against provider/kubernetes (known to fail, see the comment)")
-	}
 	e := testenv.StartForTest(t, testenv.Options{})
 	opts := k8s.Options{PollInterval: 25 * time.Millisecond, SettleTimeout: 30 * time.Second, ReadyTimeout: 60 * time.Second, BatchTimeout: 30 * time.Second}
 	routertest.Run(t, func(t *testing.T) routertest.Setup {
