@@ -49,7 +49,10 @@ func TestUserAuthenticationAPICanaryRolledBack(t *testing.T) {
 	require.Equal(t, rollout.PhaseRolledBack, res.State.Phase)
 	last := res.Changes[len(res.Changes)-1]
 	assert.Equal(t, 0.0, last.Achieved.CanaryWeight)
-	assert.Equal(t, int64(1), last.Writes, "the rollback is one write")
+	// The count is every non-GET request of the provider's client in that window:
+	// the one Service write, plus at most a Lease renewal or an Event that happens
+	// to land in it. provider/kubernetes' own tests pin the write to exactly one.
+	assert.Contains(t, []int64{1, 2}, last.Writes, "the rollback is one write")
 	assert.Positive(t, res.RollbackLatency)
 	d, err := e.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "user-authentication-api", metav1.GetOptions{})
 	require.NoError(t, err)
