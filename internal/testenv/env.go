@@ -293,6 +293,11 @@ func startOnce(ctx context.Context, opts Options, bins *Binaries, stages []byte)
 		"--cluster-signing-key-file="+p.caKeyFile,
 		"--use-service-account-credentials=false",
 		"--profiling=false",
+		// kwok's nodes heartbeat through Leases that a loaded machine (two
+		// cores, -race) can renew late; past the default 50 s grace the node
+		// lifecycle controller marks every pod NotReady, and kwok never makes
+		// them ready again, so one slow minute would empty every Service.
+		"--node-monitor-grace-period=10m",
 	), opts.ControllerManagerArgs...)); err != nil {
 		return nil, err
 	}

@@ -22,8 +22,9 @@ import (
 //   - Canary weight 0 (AllStable, a rollback, Finalize): the Service selects
 //     RoleLabel=stable. One write.
 //   - Canary weight 100 (a blue-green switch): the Service selects
-//     RoleLabel=canary. One write, refused while the canary Deployment has no
-//     pods or not all of them are ready.
+//     RoleLabel=canary. One write, refused when the canary Deployment has no
+//     pods, and made only once all of them are ready (waiting up to
+//     Options.ReadyTimeout, then progressive.ErrTransient).
 //   - Anything between: the weight is a pod ratio. The canary Deployment is
 //     scaled to c = round(w·S/(100−w)) pods, S being the stable Deployment's
 //     replicas (stable is never scaled down, so a rollback never lacks
@@ -99,11 +100,7 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 		role = roleStable
 	case w >= 100-1e-9:
 		role = roleCanary
-		canary, err := p.getCanary(ctx, t)
-		if err != nil {
-			return err
-		}
-		if err := canaryCanServe(t, canary); err != nil {
+		if err := r.awaitCanaryServing(ctx, t); err != nil {
 			return err
 		}
 	default:
@@ -141,6 +138,33 @@ func canaryCanServe(t progressive.Target, canary *appsv1.Deployment) error {
 			t, canary.Name, canary.Status.ReadyReplicas, *canary.Spec.Replicas, errTransient)
 	}
 	return nil
+}
+
+// awaitCanaryServing waits up to Options.ReadyTimeout for the canary to be able
+// to take all the traffic: right after a scale-up the Deployment's status may
+// briefly lag its pods, and a switch should not fail on that.
+func (r *Router) awaitCanaryServing(ctx context.Context, t progressive.Target) error {
+	p := r.p
+	if p.opts.DryRun {
+		canary, err := p.getCanary(ctx, t)
+		if err != nil {
+			return err
+		}
+		return canaryCanServe(t, canary)
+	}
+	return p.poll(ctx, p.opts.ReadyTimeout, func(ctx context.Context) (bool, string, error) {
+		canary, err := p.getCanary(ctx, t)
+		if err != nil {
+			return false, "", err
+		}
+		if err := canaryCanServe(t, canary); err != nil {
+			if isTransient(err) {
+				return false, err.Error(), nil
+			}
+			return false, "", err
+		}
+		return true, "", nil
+	})
 }
 
 // scaleForWeight scales the canary to n pods and waits until they are ready.
@@ -280,7 +304,10 @@ func (p *Provider) settle(ctx context.Context, t progressive.Target, svc *corev1
 		case roleCanary:
 			ok = e.stableAll == 0 && e.canaryReady > 0
 		default:
-			ok = e.canaryReady >= int(wantCanary) && e.stableReady > 0
+			// Exactly: after a scale-down the EndpointSlices keep the surplus
+			// canary pods as ready for a moment, and GetRoutes would report the
+			// old, higher weight.
+			ok = e.canaryReady == int(wantCanary) && e.stableReady > 0
 		}
 		return ok, fmt.Sprintf("kubernetes router: Service %s selects %s but its EndpointSlices show %s", t, formatSelector(svc.Spec.Selector), e), nil
 	})

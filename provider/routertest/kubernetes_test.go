@@ -1,9 +1,3 @@
-//go:build routertest_kubernetes
-
-// The conformance run against provider/kubernetes is known to fail (see
-// TestKubernetesRouter) and is built only with -tags routertest_kubernetes
-// until that is fixed, rather than skipped in every run.
-
 package routertest_test
 
 import (
@@ -26,17 +20,11 @@ import (
 // TestKubernetesRouter runs the conformance suite against the mesh-less router
 // of provider/kubernetes, on a control plane of its own (so the other tests of
 // this package need none). Each behaviour gets a namespace with 9 stable pods
-// and 9 ready canary pods; weights are pod ratios, so 30% asked is 4 canary pods
-// beside 9, 30.77%: the tolerance is one percentage point. Matches and
-// mirroring are progressive.ErrUnsupported.
+// and 9 ready canary pods; weights are pod ratios, so 20% asked is 2 canary pods
+// beside 9, 18.18%, and 30% is 4 beside 9, 30.77%: the tolerance is two
+// percentage points, the granularity of one pod. Matches and mirroring are
+// progressive.ErrUnsupported.
 func TestKubernetesRouter(t *testing.T) {
-	// Opt-in for now: on the shared test control plane (two cores, -race) the
-	// InvalidRoutesRejected behaviour failed twice with GetRoutes reporting
-	// "9 stable (0 ready) and 2 canary (0 ready) endpoints" for over 30 s after
-	// 20% was set, and without Settle a lower weight read back high because
-	// SetRoutes returns before the canary's excess pods leave the
-	// EndpointSlices (the router's settle waits for canaryReady >= wanted).
-	// Not investigated further yet.
 	e := testenv.StartForTest(t, testenv.Options{})
 	opts := k8s.Options{PollInterval: 25 * time.Millisecond, SettleTimeout: 30 * time.Second, ReadyTimeout: 60 * time.Second, BatchTimeout: 30 * time.Second}
 	routertest.Run(t, func(t *testing.T) routertest.Setup {
@@ -64,7 +52,7 @@ func TestKubernetesRouter(t *testing.T) {
 			}
 			return nil
 		})
-		return routertest.Setup{Router: p.Router(), Target: tg, Tolerance: 1, Timeout: 3 * time.Minute, Settle: 30 * time.Second}
+		return routertest.Setup{Router: p.Router(), Target: tg, Tolerance: 2, Timeout: 3 * time.Minute, Settle: 30 * time.Second}
 	})
 }
 
