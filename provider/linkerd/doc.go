@@ -14,9 +14,10 @@
 //     linkerd-smi extension, named after the target, with the target's Service
 //     as apex and the stable and canary (<name>-canary) Services as backends.
 //     The router creates it, updates it in one resourceVersion-guarded write,
-//     and deletes it in Finalize. The served API version is discovered
-//     (v1alpha2 to v1alpha4). Matches and mirroring are
-//     progressive.ErrUnsupported.
+//     and deletes it in Finalize. It goes through the typed clients of
+//     github.com/servicemeshinterface/smi-sdk-go, in the served API version it
+//     discovers: v1alpha4 (the last SMI release) or v1alpha2 (what linkerd-smi
+//     stores). Matches and mirroring are progressive.ErrUnsupported.
 //
 // Weights are written in millionths (9.09% is 90900 of 1000000). Errors follow
 // provider/gatewayapi: a missing CRD is progressive.ErrInvalid naming it and

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,44 +42,53 @@ var (
 	smiErr  error
 )
 
-// installSplitCRD installs the TrafficSplit CRD of smi-sdk-go's crds/split.yaml,
-// which is written as apiextensions.k8s.io/v1beta1 (no longer served): it is
-// converted to v1 with the same schema.
+// installSplitCRD installs the TrafficSplit CRD of smi-sdk-go's crds/split.yaml
+// as it is written (v1alpha4 served and stored), once per package run.
 func installSplitCRD(t *testing.T, e *testenv.Env) {
 	t.Helper()
-	smiOnce.Do(func() {
-		data, err := os.ReadFile(filepath.Join(moduleDir("github.com/servicemeshinterface/smi-sdk-go"), "crds", "split.yaml"))
-		if err != nil {
-			smiErr = err
-			return
-		}
-		var old map[string]any
-		if smiErr = yaml.Unmarshal(data, &old); smiErr != nil {
-			return
-		}
-		spec, _ := old["spec"].(map[string]any)
-		schemaV, _, _ := unstructured.NestedMap(old, "spec", "validation", "openAPIV3Schema")
-		schemaV["type"] = "object"
-		var versions []any
-		for _, v := range spec["versions"].([]any) {
-			m := v.(map[string]any)
-			versions = append(versions, map[string]any{
-				"name": m["name"], "served": m["served"], "storage": m["storage"],
-				"schema": map[string]any{"openAPIV3Schema": schemaV},
-			})
-		}
-		crd := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-			"metadata": map[string]any{"name": "trafficsplits.split.smi-spec.io"},
-			"spec": map[string]any{
-				"group": spec["group"], "scope": spec["scope"], "names": spec["names"], "versions": versions,
-			},
-		}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		smiErr = e.ApplyCRDs(ctx, crd)
-	})
+	smiOnce.Do(func() { smiErr = applySplitCRD(e, nil) })
 	require.NoError(t, smiErr)
+}
+
+// applySplitCRD applies the TrafficSplit CRD of smi-sdk-go's crds/split.yaml,
+// which is written as apiextensions.k8s.io/v1beta1 (no longer served),
+// converted to v1 with the same schema. served, when not nil, replaces which
+// versions are served; the first one listed is stored (linkerd-smi serves
+// v1alpha1 and v1alpha2, storing v1alpha2).
+func applySplitCRD(e *testenv.Env, served []string) error {
+	data, err := os.ReadFile(filepath.Join(moduleDir("github.com/servicemeshinterface/smi-sdk-go"), "crds", "split.yaml"))
+	if err != nil {
+		return err
+	}
+	var old map[string]any
+	if err := yaml.Unmarshal(data, &old); err != nil {
+		return err
+	}
+	spec, _ := old["spec"].(map[string]any)
+	schemaV, _, _ := unstructured.NestedMap(old, "spec", "validation", "openAPIV3Schema")
+	schemaV["type"] = "object"
+	var versions []any
+	for _, v := range spec["versions"].([]any) {
+		m := v.(map[string]any)
+		isServed, isStored := m["served"], m["storage"]
+		if served != nil {
+			isServed, isStored = slices.Contains(served, m["name"].(string)), served[0] == m["name"]
+		}
+		versions = append(versions, map[string]any{
+			"name": m["name"], "served": isServed, "storage": isStored,
+			"schema": map[string]any{"openAPIV3Schema": schemaV},
+		})
+	}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "trafficsplits.split.smi-spec.io"},
+		"spec": map[string]any{
+			"group": spec["group"], "scope": spec["scope"], "names": spec["names"], "versions": versions,
+		},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return e.ApplyCRDs(ctx, crd)
 }
 
 func ctxT(t *testing.T) context.Context {

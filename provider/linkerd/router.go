@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	smiclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/provider/gatewayapi"
@@ -58,7 +54,7 @@ type Options struct {
 type Router struct {
 	opts Options
 	kube kubernetes.Interface
-	dyn  dynamic.Interface
+	smi  smiclient.Interface
 	gw   *gatewayapi.Router
 }
 
@@ -86,7 +82,7 @@ func New(cfg *rest.Config, opts Options) (*Router, error) {
 	if r.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("linkerd: %w: %w", err, progressive.ErrInvalid)
 	}
-	if r.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+	if r.smi, err = smiclient.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("linkerd: %w: %w", err, progressive.ErrInvalid)
 	}
 	if opts.Mode == ModeGatewayAPI {
@@ -150,7 +146,7 @@ func (r *Router) Initialize(ctx context.Context, t progressive.Target) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("linkerd: target: %w", err)
 	}
-	_, err := r.splitResource()
+	_, err := r.splitAPI()
 	return err
 }
 
@@ -196,150 +192,5 @@ func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 		}
 		return err
 	}
-	res, err := r.splitResource()
-	if err != nil {
-		return err
-	}
-	err = r.dyn.Resource(res).Namespace(t.Namespace).Delete(ctx, r.splitName(t), metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("linkerd: deleting TrafficSplit %s/%s: %w: %w", t.Namespace, r.splitName(t), err, progressive.ErrTransient)
-	}
-	return nil
-}
-
-func (r *Router) splitName(t progressive.Target) string {
-	if r.opts.RouteName != "" {
-		return r.opts.RouteName
-	}
-	return t.Name
-}
-
-// splitResource discovers the newest served TrafficSplit version (v1alpha2+).
-func (r *Router) splitResource() (schema.GroupVersionResource, error) {
-	missing := fmt.Errorf("linkerd: CRD %s is not installed (install the linkerd-smi extension: linkerd smi install | kubectl apply -f -, or use Options.Mode %q on Linkerd 2.14+): %w", SplitCRDName, ModeGatewayAPI, progressive.ErrInvalid)
-	groups, err := r.kube.Discovery().ServerGroups()
-	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("linkerd: discovery: %w: %w", err, progressive.ErrTransient)
-	}
-	for _, g := range groups.Groups {
-		if g.Name != smiGroup {
-			continue
-		}
-		var versions []string
-		for _, v := range g.Versions {
-			versions = append(versions, v.Version)
-		}
-		for _, v := range []string{"v1alpha4", "v1alpha3", "v1alpha2"} {
-			if slices.Contains(versions, v) {
-				return schema.GroupVersionResource{Group: smiGroup, Version: v, Resource: "trafficsplits"}, nil
-			}
-		}
-		return schema.GroupVersionResource{}, fmt.Errorf("linkerd: TrafficSplit versions %v served; the router needs v1alpha2 or later: %w", versions, progressive.ErrUnsupported)
-	}
-	return schema.GroupVersionResource{}, missing
-}
-
-func (r *Router) splitObject(res schema.GroupVersionResource, t progressive.Target, routes progressive.Routes) map[string]any {
-	cw := int64(math.Round(routes.CanaryWeight * totalWeight / 100))
-	return map[string]any{
-		"service": t.Name,
-		"backends": []any{
-			map[string]any{"service": t.Name, "weight": int64(totalWeight) - cw},
-			map[string]any{"service": t.Name + r.opts.CanarySuffix, "weight": cw},
-		},
-	}
-}
-
-func (r *Router) setSplit(ctx context.Context, t progressive.Target, routes progressive.Routes) error {
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("linkerd: target: %w", err)
-	}
-	res, err := r.splitResource()
-	if err != nil {
-		return err
-	}
-	client := r.dyn.Resource(res).Namespace(t.Namespace)
-	name := r.splitName(t)
-	err = retry.RetryOnConflict(gatewayapi.ConflictBackoff, func() error {
-		cur, err := client.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			obj := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": res.GroupVersion().String(), "kind": "TrafficSplit",
-				"metadata": map[string]any{"name": name, "namespace": t.Namespace},
-				"spec":     r.splitObject(res, t, routes),
-			}}
-			_, err = client.Create(ctx, obj, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				return apierrors.NewConflict(res.GroupResource(), name, err)
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		cur.Object["spec"] = r.splitObject(res, t, routes)
-		_, err = client.Update(ctx, cur, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		sentinel := progressive.ErrTransient
-		switch {
-		case apierrors.IsConflict(err):
-			sentinel = progressive.ErrConflict
-		case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsForbidden(err):
-			sentinel = progressive.ErrInvalid
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("linkerd: writing TrafficSplit %s/%s: %w", t.Namespace, name, err)
-		}
-		return fmt.Errorf("linkerd: writing TrafficSplit %s/%s: %w: %w", t.Namespace, name, err, sentinel)
-	}
-	got, err := r.getSplit(ctx, t)
-	if err != nil {
-		return err
-	}
-	if math.Abs(got.CanaryWeight-routes.CanaryWeight) > 0.0001 {
-		return fmt.Errorf("linkerd: TrafficSplit %s/%s reads back %+v, want %+v (another writer?): %w", t.Namespace, name, got, routes, progressive.ErrConflict)
-	}
-	return nil
-}
-
-func (r *Router) getSplit(ctx context.Context, t progressive.Target) (progressive.Routes, error) {
-	if err := t.Validate(); err != nil {
-		return progressive.Routes{}, fmt.Errorf("linkerd: target: %w", err)
-	}
-	res, err := r.splitResource()
-	if err != nil {
-		return progressive.Routes{}, err
-	}
-	cur, err := r.dyn.Resource(res).Namespace(t.Namespace).Get(ctx, r.splitName(t), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return progressive.AllStable(), nil // no split: the apex Service takes everything
-	}
-	if err != nil {
-		return progressive.Routes{}, fmt.Errorf("linkerd: reading TrafficSplit: %w: %w", err, progressive.ErrTransient)
-	}
-	backends, _, _ := unstructured.NestedSlice(cur.Object, "spec", "backends")
-	var sw, cw float64
-	for _, b := range backends {
-		m, _ := b.(map[string]any)
-		var w float64
-		switch v := m["weight"].(type) {
-		case int64:
-			w = float64(v)
-		case float64:
-			w = v
-		}
-		switch m["service"] {
-		case t.Name:
-			sw += w
-		case t.Name + r.opts.CanarySuffix:
-			cw += w
-		}
-	}
-	out := progressive.AllStable()
-	if sw+cw > 0 {
-		out.CanaryWeight = math.Round(cw/(sw+cw)*100*10000) / 10000
-		out.StableWeight = 100 - out.CanaryWeight
-	}
-	return out, nil
+	return r.deleteSplit(ctx, t)
 }

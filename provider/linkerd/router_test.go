@@ -3,9 +3,12 @@ package linkerd_test
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -143,4 +146,29 @@ func TestCRDMissing(t *testing.T) {
 	require.ErrorIs(t, err, progressive.ErrInvalid)
 	require.ErrorContains(t, err, "httproutes.gateway.networking.k8s.io")
 	require.ErrorContains(t, err, "standard-install.yaml")
+}
+
+// TestSMIv1alpha2 runs the conformance suite on a private control plane whose
+// TrafficSplit CRD is served like the linkerd-smi extension serves it
+// (v1alpha1 and v1alpha2, stored as v1alpha2), so the router speaks v1alpha2.
+func TestSMIv1alpha2(t *testing.T) {
+	env.Require(t)
+	e := testenv.StartForTest(t, testenv.Options{Nodes: 1})
+	require.NoError(t, applySplitCRD(e, []string{"v1alpha2", "v1alpha1"}))
+	routertest.Run(t, func(t *testing.T) routertest.Setup {
+		ns := e.NewNamespace(t)
+		services(t, e, ns, "api")
+		return routertest.Setup{Router: newRouter(t, e, linkerd.Options{Mode: linkerd.ModeSMI}), Target: progressive.Target{Namespace: ns, Name: "api"}}
+	})
+	// What was written is a v1alpha2 object, read back through that version.
+	ns := e.NewNamespace(t)
+	services(t, e, ns, "api")
+	tg := progressive.Target{Namespace: ns, Name: "api"}
+	require.NoError(t, newRouter(t, e, linkerd.Options{Mode: linkerd.ModeSMI}).SetRoutes(ctxT(t), tg, progressive.WeightedRoutes(25)))
+	gvr := schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}
+	got, err := e.Dynamic().Resource(gvr).Namespace(ns).Get(ctxT(t), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	backends, _, _ := unstructured.NestedSlice(got.Object, "spec", "backends")
+	require.Len(t, backends, 2)
+	assert.Equal(t, map[string]any{"service": "api-canary", "weight": int64(250000)}, backends[1])
 }
