@@ -207,23 +207,7 @@ func (s *Store) Client(environment string) (*fsclient.Client, error) {
 }
 
 func (s *Store) env(name string) (*fsEnv, error) {
-	if name == "" && len(s.envs) == 1 {
-		for _, e := range s.envs {
-			return e, nil
-		}
-	}
-	if e, ok := s.envs[name]; ok {
-		return e, nil
-	}
-	known := make([]string, 0, len(s.envs))
-	for k := range s.envs {
-		known = append(known, k)
-	}
-	slices.Sort(known)
-	if name == "" {
-		return nil, fmt.Errorf("flagsmith: the flag names no environment and the store has several (%s): %w", strings.Join(known, ", "), progressive.ErrInvalid)
-	}
-	return nil, fmt.Errorf("flagsmith: unknown environment %q (known: %s): %w", name, strings.Join(known, ", "), progressive.ErrInvalid)
+	return flags.LookupEnvironment("flagsmith", s.envs, name)
 }
 
 func (s *Store) normalize(ref progressive.FlagRef) (progressive.FlagRef, *fsEnv, error) {

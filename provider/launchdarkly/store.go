@@ -234,23 +234,7 @@ func (s *Store) Client(environment string) (*ldclient.LDClient, error) {
 }
 
 func (s *Store) env(key string) (*sdkEnv, error) {
-	if key == "" && len(s.envs) == 1 {
-		for _, e := range s.envs {
-			return e, nil
-		}
-	}
-	if e, ok := s.envs[key]; ok {
-		return e, nil
-	}
-	known := make([]string, 0, len(s.envs))
-	for k := range s.envs {
-		known = append(known, k)
-	}
-	slices.Sort(known)
-	if key == "" {
-		return nil, fmt.Errorf("launchdarkly: the flag names no environment and the store has several (%s): %w", strings.Join(known, ", "), progressive.ErrInvalid)
-	}
-	return nil, fmt.Errorf("launchdarkly: unknown environment %q (known: %s): %w", key, strings.Join(known, ", "), progressive.ErrInvalid)
+	return flags.LookupEnvironment("launchdarkly", s.envs, key)
 }
 
 // normalize fills in the project and environment, and checks the key.
