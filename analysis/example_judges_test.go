@@ -58,7 +58,7 @@ func ExampleSPRTJudge() {
 		}
 	}
 	// Output:
-	// 09:01 fail: llr 4.91 (2x), 7.29 (5x), bound 5.30
+	// 09:01 fail: llr 4.32 (2x), 6.01 (5x), bound 5.30
 	// fail
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
+
+	"github.com/agentops/progressive/internal/sample"
 )
 
 // Series the benchmark's metric source answers, named as provider/sim names them,
@@ -156,8 +158,8 @@ func (w *world) bucket(m int, canary bool, weight float64) bucket {
 		lat *= w.sc.SpikeLatencyFactor
 	}
 	var b bucket
-	b.n = poisson(rng, lambda)
-	b.k = binomial(rng, b.n, math.Min(1, errRate))
+	b.n = sample.Poisson(rng, lambda)
+	b.k = sample.Binomial(rng, b.n, math.Min(1, errRate))
 	b.p95 = p95Estimate(lat, b.n, rng.NormFloat64())
 	w.cache[key] = b
 	return b
@@ -178,50 +180,6 @@ func p95Estimate(p95 float64, n int, z float64) float64 {
 	density := math.Exp(-zq*zq/2) / math.Sqrt(2*math.Pi)
 	se := latencySigma * math.Sqrt(p*(1-p)/float64(n)) / density
 	return p95 * math.Exp(se*z)
-}
-
-// poisson draws from Poisson(lambda): Knuth's product method for small means, a
-// rounded normal for large ones.
-func poisson(rng *rand.Rand, lambda float64) int {
-	switch {
-	case lambda <= 0:
-		return 0
-	case lambda < 60:
-		limit, prod, k := math.Exp(-lambda), rng.Float64(), 0
-		for prod > limit {
-			prod *= rng.Float64()
-			k++
-		}
-		return k
-	}
-	return max(0, int(math.Round(lambda+math.Sqrt(lambda)*rng.NormFloat64())))
-}
-
-// binomial draws from Binomial(n, p): exactly for small n, by a rounded normal
-// when the variance is large, by a Poisson count otherwise.
-func binomial(rng *rand.Rand, n int, p float64) int {
-	switch {
-	case n == 0 || p <= 0:
-		return 0
-	case p >= 1:
-		return n
-	case n <= 64:
-		k := 0
-		for range n {
-			if rng.Float64() < p {
-				k++
-			}
-		}
-		return k
-	}
-	mean, variance := float64(n)*p, float64(n)*p*(1-p)
-	switch {
-	case variance >= 25:
-		return min(n, max(0, int(math.Round(mean+math.Sqrt(variance)*rng.NormFloat64()))))
-	case p <= 0.5:
-		return min(n, poisson(rng, mean))
-	}
-	return n - min(n, poisson(rng, float64(n)*(1-p)))
 }
 
 // mix folds values into one well-spread 64-bit key (splitmix64 steps).

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/sample"
 )
 
 // Series names the Metrics answer, as Query.Expr.
@@ -418,8 +419,8 @@ func (m *Metrics) eval(target progressive.Target, role progressive.Role, series 
 	}
 
 	rng := rand.New(rand.NewPCG(m.seed, instantKey(target, role, t)))
-	n := poisson(rng, prof.RequestRate*s.served*Window.Seconds())
-	k := binomial(rng, n, s.errPct/100)
+	n := sample.Poisson(rng, prof.RequestRate*s.served*Window.Seconds())
+	k := sample.Binomial(rng, n, s.errPct/100)
 	zs := [3]float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
 	cpuNoise := rng.NormFloat64()
 
@@ -584,51 +585,6 @@ func latency(p95 float64, q, n int, z float64) float64 {
 	density := math.Exp(-zq*zq/2) / math.Sqrt(2*math.Pi)
 	se := latencySigma * math.Sqrt(p*(1-p)/float64(n)) / density
 	return math.Exp(mu + zq*latencySigma + se*z)
-}
-
-// poisson draws from Poisson(lambda): Knuth's product method for small means, a
-// rounded normal for large ones.
-func poisson(rng *rand.Rand, lambda float64) int {
-	switch {
-	case lambda <= 0:
-		return 0
-	case lambda < 100:
-		limit, prod, k := math.Exp(-lambda), rng.Float64(), 0
-		for prod > limit {
-			prod *= rng.Float64()
-			k++
-		}
-		return k
-	default:
-		return max(0, int(math.Round(lambda+math.Sqrt(lambda)*rng.NormFloat64())))
-	}
-}
-
-// binomial draws from Binomial(n, p).
-func binomial(rng *rand.Rand, n int, p float64) int {
-	switch {
-	case n == 0 || p <= 0:
-		return 0
-	case p >= 1:
-		return n
-	case n <= 64:
-		k := 0
-		for range n {
-			if rng.Float64() < p {
-				k++
-			}
-		}
-		return k
-	}
-	mean, variance := float64(n)*p, float64(n)*p*(1-p)
-	switch {
-	case variance >= 9:
-		return min(n, max(0, int(math.Round(mean+math.Sqrt(variance)*rng.NormFloat64()))))
-	case p <= 0.5:
-		return min(n, poisson(rng, mean))
-	default:
-		return n - min(n, poisson(rng, float64(n)*(1-p)))
-	}
 }
 
 // instantKey seeds the noise of one target, role and instant.
