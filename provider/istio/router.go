@@ -2,8 +2,9 @@ package istio
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -11,13 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	networkingv1 "istio.io/api/networking/v1"
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	"istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
@@ -43,10 +45,10 @@ const (
 	fieldManager   = "progressive"
 )
 
-// Group and versions of the Istio API the router uses.
-var (
-	vsGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
-	drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+// The resources the router needs, as discovery names them.
+const (
+	vsResource = "virtualservices"
+	drResource = "destinationrules"
 )
 
 // Options configure a Router. Names left empty are derived from the target.
@@ -61,7 +63,8 @@ type Options struct {
 	// (the Service in the target's namespace).
 	Host string
 	// RouteName names the HTTP route the router owns; default
-	// "progressive-<target name>". The A/B route is RouteName + "-ab".
+	// "progressive-<target name>". The A/B route is RouteName + "-ab", the
+	// session affinity route RouteName + "-sticky".
 	RouteName string
 	// URIPrefix, when set, restricts the router's routes to requests whose path
 	// starts with it: needed when the VirtualService routes other paths to other
@@ -76,6 +79,20 @@ type Options struct {
 	// Create makes the router create the VirtualService and DestinationRule when
 	// they do not exist. Without it they must exist (they are adopted).
 	Create bool
+	// SessionAffinity, when set, keeps a user whom the weights once sent to the
+	// canary on the canary while the canary weight is between 0 and 100
+	// (exclusive): see the package documentation.
+	SessionAffinity *SessionAffinity
+}
+
+// SessionAffinity configures sticky canary sessions with a cookie.
+type SessionAffinity struct {
+	// CookieName names the cookie the canary's responses set; an HTTP token
+	// (letters, digits and !#$%&'*+-.^_`|~).
+	CookieName string
+	// MaxAge is how long a browser keeps the cookie: a whole number of
+	// seconds, at least one, since Set-Cookie's Max-Age counts seconds.
+	MaxAge time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -91,10 +108,43 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Validate reports session affinity options the router cannot write: a cookie
+// name that is not an HTTP token (it would corrupt the Set-Cookie header) and a
+// MaxAge that is not a positive whole number of seconds.
+func (o Options) Validate() error {
+	var p progressive.Problems
+	if sa := o.SessionAffinity; sa != nil {
+		if !isToken(sa.CookieName) {
+			p.Add("sessionAffinity.cookieName", sa.CookieName,
+				"must be a cookie name: one or more letters, digits or !#$%%&'*+-.^_`|~")
+		}
+		if sa.MaxAge < time.Second || sa.MaxAge%time.Second != 0 {
+			p.Add("sessionAffinity.maxAge", sa.MaxAge.String(), "must be a positive whole number of seconds")
+		}
+	}
+	return p.Err()
+}
+
+// isToken reports whether s is an RFC 9110 token, what a cookie name must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Router is the Istio progressive.TrafficRouter: see the package documentation.
 type Router struct {
-	dyn   dynamic.Interface
-	disc  discovery.DiscoveryInterface
+	cs    versioned.Interface
 	opts  Options
 	crdOK atomic.Bool
 }
@@ -104,22 +154,26 @@ var (
 	_ progressive.RouterInitializer = (*Router)(nil)
 )
 
-// New returns a Router talking to the cluster of cfg.
+// New returns a Router talking to the cluster of cfg with the typed Istio
+// clientset.
 func New(cfg *rest.Config, opts Options) (*Router, error) {
-	dyn, err := dynamic.NewForConfig(cfg)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("istio router: options: %w", err)
+	}
+	cs, err := versioned.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("istio router: %w: %w", err, progressive.ErrInvalid)
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("istio router: %w: %w", err, progressive.ErrInvalid)
-	}
-	return NewForClients(dyn, disc, opts), nil
+	return NewForClients(cs, opts)
 }
 
-// NewForClients returns a Router using the given clients (fakes in unit tests).
-func NewForClients(dyn dynamic.Interface, disc discovery.DiscoveryInterface, opts Options) *Router {
-	return &Router{dyn: dyn, disc: disc, opts: opts.withDefaults()}
+// NewForClients returns a Router using cs (the fake clientset in unit tests);
+// the CRD check uses cs.Discovery().
+func NewForClients(cs versioned.Interface, opts Options) (*Router, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("istio router: options: %w", err)
+	}
+	return &Router{cs: cs, opts: opts.withDefaults()}, nil
 }
 
 // Name returns "istio".
@@ -127,8 +181,11 @@ func (r *Router) Name() string { return Name }
 
 // names are the objects and routes of one target.
 type names struct {
-	ns, vs, dr, host, route, abRoute string
+	ns, vs, dr, host, route, abRoute, stickyRoute string
 }
+
+// mine are the names of the routes the router may own.
+func (n names) mine() []string { return []string{n.route, n.abRoute, n.stickyRoute} }
 
 func (r *Router) names(t progressive.Target) (names, error) {
 	if err := t.Validate(); err != nil {
@@ -151,20 +208,23 @@ func (r *Router) names(t progressive.Target) (names, error) {
 		n.route = "progressive-" + t.Name
 	}
 	n.abRoute = n.route + "-ab"
+	n.stickyRoute = n.route + "-sticky"
 	return n, nil
 }
 
-// checkCRDs makes sure the cluster serves VirtualServices and DestinationRules.
-func (r *Router) checkCRDs() error {
+// checkCRDs makes sure the cluster serves VirtualServices and DestinationRules,
+// so that a cluster without Istio gets an error saying so rather than a bare
+// 404 on the first Get.
+func (r *Router) checkCRDs(ctx context.Context) error {
 	if r.crdOK.Load() {
 		return nil
 	}
-	gv := vsGVR.GroupVersion().String()
-	list, err := r.disc.ServerResourcesForGroupVersion(gv)
+	gv := istiov1.SchemeGroupVersion
+	list, err := discovery.ToDiscoveryInterfaceWithContext(r.cs.Discovery()).ServerResourcesForGroupVersionWithContext(ctx, gv.String())
 	if err != nil && !apierrors.IsNotFound(err) {
 		return classify(err, "istio router: discover %s", gv)
 	}
-	for _, res := range []string{vsGVR.Resource, drGVR.Resource} {
+	for _, res := range []string{vsResource, drResource} {
 		found := false
 		if list != nil {
 			for _, a := range list.APIResources {
@@ -175,7 +235,7 @@ func (r *Router) checkCRDs() error {
 			return fmt.Errorf("istio router: the CRD %s.%s (version %s) is not installed in the cluster: install Istio "+
 				"(istioctl install, or the istio/base Helm chart) or just its CRDs "+
 				"(kubectl apply -f kubernetes/customresourcedefinitions.gen.yaml of the istio.io/api module): %w",
-				res, vsGVR.Group, vsGVR.Version, progressive.ErrNotFound)
+				res, gv.Group, gv.Version, progressive.ErrNotFound)
 		}
 	}
 	r.crdOK.Store(true)
@@ -186,47 +246,42 @@ func (r *Router) checkCRDs() error {
 // DestinationRule and the VirtualService, and checks that the subsets exist and
 // that no user route carries the router's route names. It writes no route.
 func (r *Router) Initialize(ctx context.Context, t progressive.Target) error {
-	_, _, err := r.prepare(ctx, t)
+	_, err := r.prepare(ctx, t)
 	return err
 }
 
-func (r *Router) prepare(ctx context.Context, t progressive.Target) (names, *unstructured.Unstructured, error) {
+func (r *Router) prepare(ctx context.Context, t progressive.Target) (names, error) {
 	n, err := r.names(t)
 	if err != nil {
-		return n, nil, err
+		return n, err
 	}
-	if err := r.checkCRDs(); err != nil {
-		return n, nil, err
+	if err := r.checkCRDs(ctx); err != nil {
+		return n, err
 	}
 	if err := r.ensureDestinationRule(ctx, n); err != nil {
-		return n, nil, err
+		return n, err
 	}
 	vs, err := r.ensureVirtualService(ctx, n)
 	if err != nil {
-		return n, nil, err
+		return n, err
 	}
-	return n, vs, checkCollision(n, vs)
+	return n, checkCollision(n, vs)
 }
 
 func (r *Router) ensureDestinationRule(ctx context.Context, n names) error {
-	client := r.dyn.Resource(drGVR).Namespace(n.ns)
+	client := r.cs.NetworkingV1().DestinationRules(n.ns)
 	dr, err := client.Get(ctx, n.dr, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) && r.opts.Create {
-		dr = &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": drGVR.GroupVersion().String(),
-			"kind":       "DestinationRule",
-			"metadata": map[string]any{
-				"name": n.dr, "namespace": n.ns,
-				"labels": map[string]any{ManagedByLabel: managedBy},
-			},
-			"spec": map[string]any{
-				"host": n.host,
-				"subsets": []any{
-					map[string]any{"name": r.opts.StableSubset, "labels": map[string]any{r.opts.SubsetLabel: r.opts.StableSubset}},
-					map[string]any{"name": r.opts.CanarySubset, "labels": map[string]any{r.opts.SubsetLabel: r.opts.CanarySubset}},
+		dr = &istiov1.DestinationRule{
+			ObjectMeta: metav1.ObjectMeta{Name: n.dr, Namespace: n.ns, Labels: map[string]string{ManagedByLabel: managedBy}},
+			Spec: networkingv1.DestinationRule{
+				Host: n.host,
+				Subsets: []*networkingv1.Subset{
+					{Name: r.opts.StableSubset, Labels: map[string]string{r.opts.SubsetLabel: r.opts.StableSubset}},
+					{Name: r.opts.CanarySubset, Labels: map[string]string{r.opts.SubsetLabel: r.opts.CanarySubset}},
 				},
 			},
-		}}
+		}
 		dr, err = client.Create(ctx, dr, metav1.CreateOptions{FieldManager: fieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			dr, err = client.Get(ctx, n.dr, metav1.GetOptions{})
@@ -236,14 +291,9 @@ func (r *Router) ensureDestinationRule(ctx context.Context, n names) error {
 		return classify(err, "istio router: DestinationRule %s/%s (holding the %q and %q subsets; set Options.Create to create it)",
 			n.ns, n.dr, r.opts.StableSubset, r.opts.CanarySubset)
 	}
-	subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
 	var have []string
-	for _, s := range subsets {
-		if m, ok := s.(map[string]any); ok {
-			if name, ok := m["name"].(string); ok {
-				have = append(have, name)
-			}
-		}
+	for _, s := range dr.Spec.GetSubsets() {
+		have = append(have, s.GetName())
 	}
 	for _, want := range []string{r.opts.StableSubset, r.opts.CanarySubset} {
 		if !slices.Contains(have, want) {
@@ -253,23 +303,21 @@ func (r *Router) ensureDestinationRule(ctx context.Context, n names) error {
 	return nil
 }
 
-func (r *Router) ensureVirtualService(ctx context.Context, n names) (*unstructured.Unstructured, error) {
-	client := r.dyn.Resource(vsGVR).Namespace(n.ns)
+func (r *Router) ensureVirtualService(ctx context.Context, n names) (*istiov1.VirtualService, error) {
+	client := r.cs.NetworkingV1().VirtualServices(n.ns)
 	vs, err := client.Get(ctx, n.vs, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) && r.opts.Create {
-		vs = &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": vsGVR.GroupVersion().String(),
-			"kind":       "VirtualService",
-			"metadata": map[string]any{
-				"name": n.vs, "namespace": n.ns,
-				"labels":      map[string]any{ManagedByLabel: managedBy},
-				"annotations": map[string]any{RoutesAnnotation: n.route},
+		vs = &istiov1.VirtualService{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: n.vs, Namespace: n.ns,
+				Labels:      map[string]string{ManagedByLabel: managedBy},
+				Annotations: map[string]string{RoutesAnnotation: n.route},
 			},
-			"spec": map[string]any{
-				"hosts": []any{n.host},
-				"http":  []any{r.weightedRoute(n, progressive.AllStable())},
+			Spec: networkingv1.VirtualService{
+				Hosts: []string{n.host},
+				Http:  []*networkingv1.HTTPRoute{r.weightedRoute(n, progressive.AllStable(), "")},
 			},
-		}}
+		}
 		vs, err = client.Create(ctx, vs, metav1.CreateOptions{FieldManager: fieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			vs, err = client.Get(ctx, n.vs, metav1.GetOptions{})
@@ -282,7 +330,7 @@ func (r *Router) ensureVirtualService(ctx context.Context, n names) (*unstructur
 }
 
 // owned returns the route names the RoutesAnnotation of vs lists.
-func owned(vs *unstructured.Unstructured) []string {
+func owned(vs *istiov1.VirtualService) []string {
 	v := vs.GetAnnotations()[RoutesAnnotation]
 	if v == "" {
 		return nil
@@ -290,23 +338,12 @@ func owned(vs *unstructured.Unstructured) []string {
 	return strings.Split(v, ",")
 }
 
-func routeName(route any) string {
-	m, _ := route.(map[string]any)
-	s, _ := m["name"].(string)
-	return s
-}
-
-func httpRoutes(vs *unstructured.Unstructured) []any {
-	routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
-	return routes
-}
-
 // checkCollision refuses a VirtualService whose user routes carry the router's names.
-func checkCollision(n names, vs *unstructured.Unstructured) error {
+func checkCollision(n names, vs *istiov1.VirtualService) error {
 	own := owned(vs)
-	for _, route := range httpRoutes(vs) {
-		name := routeName(route)
-		if (name == n.route || name == n.abRoute) && !slices.Contains(own, name) {
+	for _, route := range vs.Spec.GetHttp() {
+		name := route.GetName()
+		if slices.Contains(n.mine(), name) && !slices.Contains(own, name) {
 			return fmt.Errorf("istio router: VirtualService %s/%s already has a route %q that the router did not add (it is not listed in its %s annotation); "+
 				"rename it or choose another Options.RouteName: %w", n.ns, n.vs, name, RoutesAnnotation, progressive.ErrInvalid)
 		}
@@ -314,67 +351,137 @@ func checkCollision(n names, vs *unstructured.Unstructured) error {
 	return nil
 }
 
-func (r *Router) destination(n names, subset string) map[string]any {
-	return map[string]any{"host": n.host, "subset": subset}
+func destination(n names, subset string) *networkingv1.Destination {
+	return &networkingv1.Destination{Host: n.host, Subset: subset}
 }
 
-func (r *Router) uriMatch() map[string]any {
-	if r.opts.URIPrefix == "" {
-		return nil
+// matchRequest starts an HTTPMatchRequest of the router: restricted to
+// Options.URIPrefix when set.
+func (r *Router) matchRequest() *networkingv1.HTTPMatchRequest {
+	m := &networkingv1.HTTPMatchRequest{}
+	if r.opts.URIPrefix != "" {
+		m.Uri = &networkingv1.StringMatch{MatchType: &networkingv1.StringMatch_Prefix{Prefix: r.opts.URIPrefix}}
 	}
-	return map[string]any{"uri": map[string]any{"prefix": r.opts.URIPrefix}}
+	return m
 }
 
 // weight is the integer percentage Istio applies for a weight.
-func weight(w float64) int64 { return int64(math.Round(w)) }
+func weight(w float64) int32 { return int32(math.Round(w)) }
 
-func (r *Router) weightedRoute(n names, routes progressive.Routes) map[string]any {
+// weightedRoute is the route splitting traffic by weight; cookie, when not
+// empty, is the session affinity cookie the canary's responses set.
+func (r *Router) weightedRoute(n names, routes progressive.Routes, cookie string) *networkingv1.HTTPRoute {
 	canary := weight(routes.CanaryWeight)
-	route := map[string]any{
-		"name": n.route,
-		"route": []any{
-			map[string]any{"destination": r.destination(n, r.opts.StableSubset), "weight": 100 - canary},
-			map[string]any{"destination": r.destination(n, r.opts.CanarySubset), "weight": canary},
+	canaryDest := &networkingv1.HTTPRouteDestination{Destination: destination(n, r.opts.CanarySubset), Weight: canary}
+	if cookie != "" {
+		canaryDest.Headers = &networkingv1.Headers{Response: &networkingv1.Headers_HeaderOperations{
+			Add: map[string]string{setCookieHeader: r.setCookie(cookie)},
+		}}
+	}
+	route := &networkingv1.HTTPRoute{
+		Name: n.route,
+		Route: []*networkingv1.HTTPRouteDestination{
+			{Destination: destination(n, r.opts.StableSubset), Weight: 100 - canary},
+			canaryDest,
 		},
 	}
-	if m := r.uriMatch(); m != nil {
-		route["match"] = []any{m}
+	if r.opts.URIPrefix != "" {
+		route.Match = []*networkingv1.HTTPMatchRequest{r.matchRequest()}
 	}
 	if routes.MirrorPercent > 0 {
-		route["mirror"] = r.destination(n, r.opts.CanarySubset)
-		route["mirrorPercentage"] = map[string]any{"value": routes.MirrorPercent}
+		route.Mirror = destination(n, r.opts.CanarySubset)
+		route.MirrorPercentage = &networkingv1.Percent{Value: routes.MirrorPercent}
 	}
 	return route
 }
 
-func (r *Router) abRoute(n names, matches []progressive.Match) map[string]any {
-	var ms []any
+func (r *Router) abRoute(n names, matches []progressive.Match) *networkingv1.HTTPRoute {
+	var ms []*networkingv1.HTTPMatchRequest
 	for _, m := range matches {
-		req := r.uriMatch()
-		if req == nil {
-			req = map[string]any{}
-		}
+		req := r.matchRequest()
 		var header string
-		var value map[string]any
+		value := &networkingv1.StringMatch{}
 		switch m.Kind {
 		case progressive.MatchCookie:
-			header, value = "cookie", map[string]any{"regex": cookieRegex(m)}
+			header = cookieHeader
+			value.MatchType = &networkingv1.StringMatch_Regex{Regex: cookieRegex(m)}
 		default:
 			header = strings.ToLower(m.Name)
 			if m.Regex {
-				value = map[string]any{"regex": m.Value}
+				value.MatchType = &networkingv1.StringMatch_Regex{Regex: m.Value}
 			} else {
-				value = map[string]any{"exact": m.Value}
+				value.MatchType = &networkingv1.StringMatch_Exact{Exact: m.Value}
 			}
 		}
-		req["headers"] = map[string]any{header: value}
+		req.Headers = map[string]*networkingv1.StringMatch{header: value}
 		ms = append(ms, req)
 	}
-	return map[string]any{
-		"name":  n.abRoute,
-		"match": ms,
-		"route": []any{map[string]any{"destination": r.destination(n, r.opts.CanarySubset), "weight": int64(100)}},
+	return &networkingv1.HTTPRoute{
+		Name:  n.abRoute,
+		Match: ms,
+		Route: []*networkingv1.HTTPRouteDestination{{Destination: destination(n, r.opts.CanarySubset), Weight: 100}},
 	}
+}
+
+const (
+	cookieHeader    = "cookie"
+	setCookieHeader = "Set-Cookie"
+)
+
+// stickyRoute sends the requests carrying the session affinity cookie to the
+// canary, ahead of the weights.
+func (r *Router) stickyRoute(n names, cookie string) *networkingv1.HTTPRoute {
+	req := r.matchRequest()
+	req.Headers = map[string]*networkingv1.StringMatch{cookieHeader: {
+		MatchType: &networkingv1.StringMatch_Regex{Regex: cookieRegex(r.stickyMatch(cookie))},
+	}}
+	return &networkingv1.HTTPRoute{
+		Name:  n.stickyRoute,
+		Match: []*networkingv1.HTTPMatchRequest{req},
+		Route: []*networkingv1.HTTPRouteDestination{{Destination: destination(n, r.opts.CanarySubset), Weight: 100}},
+	}
+}
+
+func (r *Router) stickyMatch(cookie string) progressive.Match {
+	return progressive.Match{Kind: progressive.MatchCookie, Name: r.opts.SessionAffinity.CookieName, Value: cookie}
+}
+
+// setCookie is the Set-Cookie value of the canary's responses. Path=/ makes
+// the browser send the cookie on every path of the host, not only below the
+// path of the response that set it, so that the user stays on the canary
+// wherever they go next.
+func (r *Router) setCookie(cookie string) string {
+	sa := r.opts.SessionAffinity
+	return fmt.Sprintf("%s=%s; Max-Age=%d; Path=/", sa.CookieName, cookie, int64(sa.MaxAge/time.Second))
+}
+
+// sticky reports whether routes get the session affinity route: only while
+// both sides take weighted traffic; at 0 nobody should stick to the canary
+// (a rollback), at 100 everybody is on it anyway.
+func (r *Router) sticky(routes progressive.Routes) bool {
+	c := weight(routes.CanaryWeight)
+	return r.opts.SessionAffinity != nil && c > 0 && c < 100
+}
+
+// stickyCookie returns the cookie value of the sticky route vs already has, so
+// that the users it holds keep matching as the weights change; else fresh. A
+// new value per rollout keeps the cookies of an earlier, rolled-back canary
+// from matching the next one.
+func (r *Router) stickyCookie(n names, vs *istiov1.VirtualService, fresh string) string {
+	if !slices.Contains(owned(vs), n.stickyRoute) {
+		return fresh
+	}
+	for _, route := range vs.Spec.GetHttp() {
+		if route.GetName() != n.stickyRoute {
+			continue
+		}
+		for _, req := range route.GetMatch() {
+			if m, ok := parseCookie(req.GetHeaders()[cookieHeader].GetRegex()); ok && !m.Regex && m.Name == r.opts.SessionAffinity.CookieName && m.Value != "" {
+				return m.Value
+			}
+		}
+	}
+	return fresh
 }
 
 const (
@@ -440,16 +547,23 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 			}
 		}
 	}
-	n, _, err := r.prepare(ctx, t)
+	n, err := r.prepare(ctx, t)
 	if err != nil {
 		return err
 	}
-	var want []any
-	if len(routes.Matches) > 0 {
-		want = append(want, r.abRoute(n, routes.Matches))
-	}
-	want = append(want, r.weightedRoute(n, routes))
-	return r.writeRoutes(ctx, n, want)
+	fresh := rand.Text()
+	return r.writeRoutes(ctx, n, func(vs *istiov1.VirtualService) []*networkingv1.HTTPRoute {
+		var want []*networkingv1.HTTPRoute
+		if len(routes.Matches) > 0 {
+			want = append(want, r.abRoute(n, routes.Matches))
+		}
+		cookie := ""
+		if r.sticky(routes) {
+			cookie = r.stickyCookie(n, vs, fresh)
+			want = append(want, r.stickyRoute(n, cookie))
+		}
+		return append(want, r.weightedRoute(n, routes, cookie))
+	})
 }
 
 // conflictBackoff paces the retries of an Update that lost a race: routers
@@ -457,23 +571,28 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 // more patient than client-go's DefaultRetry and jittered out of lock-step.
 var conflictBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: 2 * time.Second}
 
-// writeRoutes replaces the router's routes by want (none: removes them) in one
-// Update and reads them back.
-func (r *Router) writeRoutes(ctx context.Context, n names, want []any) error {
-	client := r.dyn.Resource(vsGVR).Namespace(n.ns)
-	mine := []string{n.route, n.abRoute}
+// writeRoutes replaces the router's routes by those build returns for the
+// VirtualService as just read (none: removes them) in one Update, and reads
+// them back. build runs again on every retry, so that what it derives from the
+// VirtualService (the sticky cookie) is never stale.
+func (r *Router) writeRoutes(ctx context.Context, n names, build func(*istiov1.VirtualService) []*networkingv1.HTTPRoute) error {
+	client := r.cs.NetworkingV1().VirtualServices(n.ns)
+	mine := n.mine()
+	var want []*networkingv1.HTTPRoute
+	var refused error // a collision: no retry helps, and it must reach the caller as written
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
 		vs, err := client.Get(ctx, n.vs, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if err := checkCollision(n, vs); err != nil {
-			return err
+		if refused = checkCollision(n, vs); refused != nil {
+			return refused
 		}
-		var kept []any
+		want = build(vs)
+		var kept []*networkingv1.HTTPRoute
 		at := -1 // where the router's routes are now: they stay there
-		for _, route := range httpRoutes(vs) {
-			if !slices.Contains(mine, routeName(route)) {
+		for _, route := range vs.Spec.Http {
+			if !slices.Contains(mine, route.GetName()) {
 				kept = append(kept, route)
 			} else if at < 0 {
 				at = len(kept)
@@ -484,7 +603,7 @@ func (r *Router) writeRoutes(ctx context.Context, n names, want []any) error {
 			// match), which would otherwise take their traffic; else at the end.
 			at = len(kept)
 			for i, route := range kept {
-				if m, _ := route.(map[string]any); len(asSlice(m["match"])) == 0 {
+				if len(route.GetMatch()) == 0 {
 					at = i
 					break
 				}
@@ -493,126 +612,115 @@ func (r *Router) writeRoutes(ctx context.Context, n names, want []any) error {
 		next := slices.Concat(kept[:at:at], want, kept[at:])
 		own := slices.DeleteFunc(owned(vs), func(s string) bool { return slices.Contains(mine, s) })
 		for _, route := range want {
-			own = append(own, routeName(route))
+			own = append(own, route.GetName())
 		}
 		slices.Sort(own)
-		if jsonEqual(httpRoutes(vs), next) && slices.Equal(owned(vs), own) {
+		if routesEqual(vs.Spec.Http, next) && slices.Equal(owned(vs), own) {
 			return nil // already so: no write
 		}
-		ann := vs.GetAnnotations()
-		if ann == nil {
-			ann = map[string]string{}
+		if vs.Annotations == nil {
+			vs.Annotations = map[string]string{}
 		}
 		if len(own) == 0 {
-			delete(ann, RoutesAnnotation)
+			delete(vs.Annotations, RoutesAnnotation)
 		} else {
-			ann[RoutesAnnotation] = strings.Join(own, ",")
+			vs.Annotations[RoutesAnnotation] = strings.Join(own, ",")
 		}
-		vs.SetAnnotations(ann)
-		if next == nil {
-			next = []any{}
-		}
-		if err := unstructured.SetNestedSlice(vs.Object, next, "spec", "http"); err != nil {
-			return err
-		}
+		vs.Spec.Http = next
 		_, err = client.Update(ctx, vs, metav1.UpdateOptions{FieldManager: fieldManager})
 		return err
 	})
+	if refused != nil {
+		return refused
+	}
 	if err != nil {
-		if _, ok := err.(apierrors.APIStatus); !ok {
-			return err
-		}
 		return classify(err, "istio router: update VirtualService %s/%s", n.ns, n.vs)
 	}
 	back, err := client.Get(ctx, n.vs, metav1.GetOptions{})
 	if err != nil {
 		return classify(err, "istio router: read VirtualService %s/%s back", n.ns, n.vs)
 	}
-	var got []any
-	for _, route := range httpRoutes(back) {
-		if slices.Contains(mine, routeName(route)) {
+	var got []*networkingv1.HTTPRoute
+	for _, route := range back.Spec.Http {
+		if slices.Contains(mine, route.GetName()) {
 			got = append(got, route)
 		}
 	}
-	if !jsonEqual(got, want) {
+	if !routesEqual(got, want) {
 		return fmt.Errorf("istio router: VirtualService %s/%s read back with routes %s after writing %s; someone else changed them: %w",
-			n.ns, n.vs, toJSON(got), toJSON(want), progressive.ErrConflict)
+			n.ns, n.vs, routesString(got), routesString(want), progressive.ErrConflict)
 	}
 	return nil
 }
 
-func asSlice(v any) []any { s, _ := v.([]any); return s }
-
-func toJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+// routesEqual compares routes as protocol buffers: field by field, whatever
+// the order of their maps.
+func routesEqual(a, b []*networkingv1.HTTPRoute) bool {
+	return slices.EqualFunc(a, b, func(x, y *networkingv1.HTTPRoute) bool { return proto.Equal(x, y) })
 }
 
-func jsonEqual(a, b []any) bool {
-	if len(a) == 0 && len(b) == 0 {
-		return true
+func routesString(routes []*networkingv1.HTTPRoute) string {
+	s := make([]string, len(routes))
+	for i, route := range routes {
+		s[i] = "{" + route.String() + "}"
 	}
-	return toJSON(a) == toJSON(b)
+	return "[" + strings.Join(s, ", ") + "]"
 }
 
 // GetRoutes reads the router's routes back from the VirtualService. Without
 // them (before the first SetRoutes, after Finalize) the router sends nothing to
-// the canary: AllStable.
+// the canary: AllStable. The session affinity route is no A/B match (it only
+// keeps the weights' choice), so it is not reported.
 func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressive.Routes, error) {
 	n, err := r.names(t)
 	if err != nil {
 		return progressive.Routes{}, err
 	}
-	if err := r.checkCRDs(); err != nil {
+	if err := r.checkCRDs(ctx); err != nil {
 		return progressive.Routes{}, err
 	}
-	vs, err := r.dyn.Resource(vsGVR).Namespace(n.ns).Get(ctx, n.vs, metav1.GetOptions{})
+	vs, err := r.cs.NetworkingV1().VirtualServices(n.ns).Get(ctx, n.vs, metav1.GetOptions{})
 	if err != nil {
 		return progressive.Routes{}, classify(err, "istio router: VirtualService %s/%s", n.ns, n.vs)
 	}
 	own := owned(vs)
 	out := progressive.AllStable()
-	for _, route := range httpRoutes(vs) {
-		m, _ := route.(map[string]any)
-		name := routeName(route)
+	for _, route := range vs.Spec.GetHttp() {
+		name := route.GetName()
 		if !slices.Contains(own, name) {
 			continue
 		}
 		switch name {
 		case n.route:
 			var stable, canary float64
-			for _, d := range asSlice(m["route"]) {
-				dm, _ := d.(map[string]any)
-				dest, _ := dm["destination"].(map[string]any)
-				w := toFloat(dm["weight"])
-				switch dest["subset"] {
+			for _, d := range route.GetRoute() {
+				switch d.GetDestination().GetSubset() {
 				case r.opts.StableSubset:
-					stable += w
+					stable += float64(d.GetWeight())
 				case r.opts.CanarySubset:
-					canary += w
+					canary += float64(d.GetWeight())
 				}
 			}
 			out.StableWeight, out.CanaryWeight = stable, canary
-			if mp, ok := m["mirrorPercentage"].(map[string]any); ok && m["mirror"] != nil {
-				out.MirrorPercent = toFloat(mp["value"])
+			if route.GetMirror() != nil && route.GetMirrorPercentage() != nil {
+				out.MirrorPercent = route.GetMirrorPercentage().GetValue()
 			}
 		case n.abRoute:
-			for _, req := range asSlice(m["match"]) {
-				rm, _ := req.(map[string]any)
-				headers, _ := rm["headers"].(map[string]any)
-				for h, v := range headers {
-					vm, _ := v.(map[string]any)
-					if re, ok := vm["regex"].(string); ok {
-						if c, ok := parseCookie(re); ok && h == "cookie" {
+			for _, req := range route.GetMatch() {
+				headers := req.GetHeaders()
+				// One header per match as written, but sorted all the same, so that
+				// a hand-edited match reads back the same every time.
+				for _, h := range slices.Sorted(maps.Keys(headers)) {
+					v := headers[h]
+					switch mt := v.GetMatchType().(type) {
+					case *networkingv1.StringMatch_Regex:
+						if c, ok := parseCookie(mt.Regex); ok && h == cookieHeader {
 							out.Matches = append(out.Matches, c)
 							continue
 						}
-						out.Matches = append(out.Matches, progressive.Match{Kind: progressive.MatchHeader, Name: h, Value: re, Regex: true})
-					} else if ex, ok := vm["exact"].(string); ok {
-						out.Matches = append(out.Matches, progressive.Match{Kind: progressive.MatchHeader, Name: h, Value: ex})
+						out.Matches = append(out.Matches, progressive.Match{Kind: progressive.MatchHeader, Name: h, Value: mt.Regex, Regex: true})
+					case *networkingv1.StringMatch_Exact:
+						out.Matches = append(out.Matches, progressive.Match{Kind: progressive.MatchHeader, Name: h, Value: mt.Exact})
 					}
 				}
 			}
@@ -621,36 +729,21 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 	return out, nil
 }
 
-func toFloat(v any) float64 {
-	switch x := v.(type) {
-	case int64:
-		return float64(x)
-	case int:
-		return float64(x)
-	case float64:
-		return x
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	}
-	return 0
-}
-
 // Finalize removes the router's routes from an adopted VirtualService, in one
 // Update, leaving the user's routes as they were before the rollout. In a
 // VirtualService the router created (Options.Create) it leaves its route with
 // all traffic on stable instead: removing it would send the traffic to the
-// whole Service, canary pods included. A missing VirtualService is nothing to
-// finalize.
+// whole Service, canary pods included. Either way the session affinity route
+// goes. A missing VirtualService is nothing to finalize.
 func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 	n, err := r.names(t)
 	if err != nil {
 		return err
 	}
-	if err := r.checkCRDs(); err != nil {
+	if err := r.checkCRDs(ctx); err != nil {
 		return err
 	}
-	vs, err := r.dyn.Resource(vsGVR).Namespace(n.ns).Get(ctx, n.vs, metav1.GetOptions{})
+	vs, err := r.cs.NetworkingV1().VirtualServices(n.ns).Get(ctx, n.vs, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -658,7 +751,9 @@ func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 		return classify(err, "istio router: VirtualService %s/%s", n.ns, n.vs)
 	}
 	if vs.GetLabels()[ManagedByLabel] == managedBy {
-		return r.writeRoutes(ctx, n, []any{r.weightedRoute(n, progressive.AllStable())})
+		return r.writeRoutes(ctx, n, func(*istiov1.VirtualService) []*networkingv1.HTTPRoute {
+			return []*networkingv1.HTTPRoute{r.weightedRoute(n, progressive.AllStable(), "")}
+		})
 	}
-	return r.writeRoutes(ctx, n, nil)
+	return r.writeRoutes(ctx, n, func(*istiov1.VirtualService) []*networkingv1.HTTPRoute { return nil })
 }
