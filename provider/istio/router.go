@@ -3,6 +3,7 @@ package istio
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -659,12 +660,14 @@ func routesEqual(a, b []*networkingv1.HTTPRoute) bool {
 	return slices.EqualFunc(a, b, func(x, y *networkingv1.HTTPRoute) bool { return proto.Equal(x, y) })
 }
 
+// routesString shows routes as the VirtualService's JSON does (the String of
+// a proto message is deliberately unstable).
 func routesString(routes []*networkingv1.HTTPRoute) string {
-	s := make([]string, len(routes))
-	for i, route := range routes {
-		s[i] = "{" + route.String() + "}"
+	b, err := json.Marshal(routes)
+	if err != nil {
+		return fmt.Sprint(routes)
 	}
-	return "[" + strings.Join(s, ", ") + "]"
+	return string(b)
 }
 
 // GetRoutes reads the router's routes back from the VirtualService. Without

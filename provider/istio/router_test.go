@@ -123,6 +123,20 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	})
+	// With session affinity the sticky route and the Set-Cookie come and go
+	// with the weights; what GetRoutes reports must not change.
+	t.Run("SessionAffinity", func(t *testing.T) {
+		routertest.Run(t, func(t *testing.T) routertest.Setup {
+			ns := e.NewNamespace(t)
+			create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+			create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
+			return routertest.Setup{
+				Router:  newRouter(t, e, istio.Options{SessionAffinity: &istio.SessionAffinity{CookieName: "canary", MaxAge: time.Hour}}),
+				Target:  progressive.Target{Namespace: ns, Name: "checkout"},
+				Matches: true, Mirror: true,
+			}
+		})
+	})
 }
 
 // TestFinalizeKeepsUserRoutes: the router's routes go ahead of the user's
@@ -327,4 +341,111 @@ func TestConcurrentRouters(t *testing.T) {
 	assert.Equal(t, "admin", names[0])
 	assert.Equal(t, "default", names[3], "the routers' routes go ahead of the user's catch-all, in whichever order they came")
 	assert.ElementsMatch(t, []string{"progressive-cart", "progressive-checkout"}, names[1:3])
+}
+
+// stickyOf returns, from the VirtualService as the apiserver stores it, the
+// Set-Cookie value the router's weighted route adds to the canary's responses
+// and the Cookie header regex of its sticky route ("" when absent).
+func stickyOf(t *testing.T, vs *unstructured.Unstructured) (setCookie, regex string) {
+	t.Helper()
+	routes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	for _, r := range routes {
+		route := r.(map[string]any)
+		switch route["name"] {
+		case "progressive-checkout":
+			dests := route["route"].([]any)
+			require.Len(t, dests, 2)
+			assert.NotContains(t, dests[0].(map[string]any), "headers", "the stable destination sets no cookie")
+			setCookie, _, _ = unstructured.NestedString(dests[1].(map[string]any), "headers", "response", "add", "Set-Cookie")
+		case "progressive-checkout-sticky":
+			matches := route["match"].([]any)
+			require.Len(t, matches, 1)
+			regex, _, _ = unstructured.NestedString(matches[0].(map[string]any), "headers", "cookie", "regex")
+			dests := route["route"].([]any)
+			require.Len(t, dests, 1)
+			subset, _, _ := unstructured.NestedString(dests[0].(map[string]any), "destination", "subset")
+			assert.Equal(t, "canary", subset)
+		}
+	}
+	return setCookie, regex
+}
+
+// TestSessionAffinity: on a real apiserver, whose Istio CRD schemas would
+// prune any field they do not know, the Set-Cookie header operation and the
+// sticky route are stored as written; the sticky cookie keeps its value while
+// the weights move and matches the Set-Cookie; AllStable and Finalize remove
+// both; GetRoutes reports the A/B match and the weights as set.
+func TestSessionAffinity(t *testing.T) {
+	e := env.Require(t)
+	opts := istio.Options{SessionAffinity: &istio.SessionAffinity{CookieName: "canary-session", MaxAge: 2 * time.Hour}}
+
+	t.Run("Adopt", func(t *testing.T) {
+		ns := e.NewNamespace(t)
+		create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
+		create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
+		before := getVS(t, e, ns, "checkout")
+		r := newRouter(t, e, opts)
+		tg := progressive.Target{Namespace: ns, Name: "checkout"}
+
+		want := progressive.Routes{StableWeight: 80, CanaryWeight: 20, MirrorPercent: 10,
+			Matches: []progressive.Match{{Kind: progressive.MatchHeader, Name: "x-version", Value: "green"}}}
+		require.NoError(t, r.SetRoutes(ctx(t), tg, want))
+		vs := getVS(t, e, ns, "checkout")
+		assert.Equal(t, []string{"admin", "progressive-checkout-ab", "progressive-checkout-sticky", "progressive-checkout", "default"}, routeNames(vs))
+		assert.Equal(t, "progressive-checkout,progressive-checkout-ab,progressive-checkout-sticky", vs.GetAnnotations()[istio.RoutesAnnotation])
+		setCookie, regex := stickyOf(t, vs)
+		require.Regexp(t, `^canary-session=[A-Z2-7]+; Max-Age=7200; Path=/$`, setCookie)
+		require.NotEmpty(t, regex)
+		cookie, _, _ := strings.Cut(setCookie, ";")
+		assert.Regexp(t, regex, "theme=dark; "+cookie, "the sticky route must match the cookie the canary set")
+		got, err := r.GetRoutes(ctx(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "the sticky route is no A/B match")
+
+		require.NoError(t, r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(60)))
+		setCookie2, regex2 := stickyOf(t, getVS(t, e, ns, "checkout"))
+		assert.Equal(t, setCookie, setCookie2, "users who got the cookie at 20% stay on the canary at 60%")
+		assert.Equal(t, regex, regex2)
+		got, err = r.GetRoutes(ctx(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, progressive.WeightedRoutes(60), got)
+
+		require.NoError(t, r.SetRoutes(ctx(t), tg, progressive.AllStable())) // a rollback
+		vs = getVS(t, e, ns, "checkout")
+		setCookie, regex = stickyOf(t, vs)
+		assert.Empty(t, setCookie)
+		assert.Empty(t, regex)
+		assert.Equal(t, []string{"admin", "progressive-checkout", "default"}, routeNames(vs))
+		assert.Equal(t, "progressive-checkout", vs.GetAnnotations()[istio.RoutesAnnotation])
+
+		require.NoError(t, r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(10)))
+		_, regex = stickyOf(t, getVS(t, e, ns, "checkout"))
+		assert.NotRegexp(t, regex, cookie, "the rolled-back canary's cookie must not stick to the next one")
+		require.NoError(t, r.Finalize(ctx(t), tg))
+		after := getVS(t, e, ns, "checkout")
+		assert.Equal(t, before.Object["spec"], after.Object["spec"], "Finalize must leave the user's routes as they were")
+		assert.NotContains(t, after.GetAnnotations(), istio.RoutesAnnotation)
+	})
+
+	t.Run("Create", func(t *testing.T) {
+		ns := e.NewNamespace(t)
+		opts := opts
+		opts.Create = true
+		r := newRouter(t, e, opts)
+		tg := progressive.Target{Namespace: ns, Name: "checkout"}
+		require.NoError(t, r.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(30)))
+		setCookie, regex := stickyOf(t, getVS(t, e, ns, "checkout"))
+		require.NotEmpty(t, setCookie)
+		require.NotEmpty(t, regex)
+
+		require.NoError(t, r.Finalize(ctx(t), tg))
+		vs := getVS(t, e, ns, "checkout")
+		assert.Equal(t, []string{"progressive-checkout"}, routeNames(vs), "Finalize keeps the created route at AllStable, without the sticky one")
+		setCookie, regex = stickyOf(t, vs)
+		assert.Empty(t, setCookie)
+		assert.Empty(t, regex)
+		got, err := r.GetRoutes(ctx(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, progressive.AllStable(), got)
+	})
 }
