@@ -15,7 +15,8 @@
 //   - in it, the HTTP route "progressive-checkout" (Options.RouteName) that it
 //     owns, with two destinations, stable and canary, and their weights, plus
 //     "progressive-checkout-ab" ahead of it while header or cookie matches are
-//     set.
+//     set, and "progressive-checkout-sticky" while session affinity holds
+//     users on the canary.
 //
 // With Options.Create the router creates a missing DestinationRule (both
 // subsets) and VirtualService (host = the target's Service, the route at
@@ -44,15 +45,45 @@
 //     cookie match a regex on the Cookie header; GetRoutes parses them back.
 //   - Mirroring: mirror to the canary subset with mirrorPercentage.
 //
+// # Session affinity
+//
+// With weights alone a user's requests land on either side at random, so one
+// user may see the canary and the stable version in turn. With
+// Options.SessionAffinity (a cookie name and a MaxAge, the design of
+// Flagger's session affinity) a user whom the weights once sent to the canary
+// stays on it:
+//
+//   - the canary destination of the weighted route adds a response header
+//     operation, Set-Cookie: <CookieName>=<value>; Max-Age=<seconds>; Path=/,
+//     so every response the weights route to the canary sets the cookie;
+//   - the sticky route, ahead of the weighted one (behind the A/B route),
+//     sends the requests whose Cookie header carries exactly that cookie (a
+//     regex match, restricted to Options.URIPrefix like the router's other
+//     routes) to the canary subset.
+//
+// The value is random, chosen when the sticky route is first written, and
+// kept while the weights move, so the users the canary has gathered stay on
+// it. Both exist only while the canary weight is between 0 and 100
+// (exclusive): AllStable (a rollback), 100 (everyone is on the canary anyway)
+// and Finalize remove them in the same single write as the weights, so nobody
+// sticks to a rolled-back canary, and the next rollout gets a new value,
+// which the cookies of an earlier canary do not match. GetRoutes does not
+// report the sticky route: it is not an A/B match but the memory of the
+// weights' choice. New and NewForClients refuse (progressive.ErrInvalid,
+// naming the field and the value) a cookie name that is not an HTTP token and
+// a MaxAge that is not a positive whole number of seconds.
+//
 // # Writes
 //
 // Each SetRoutes and Finalize is one Update of the VirtualService guarded by
-// its resourceVersion, retried on conflicts (client-go util/retry) from a
-// fresh read, so a concurrent writer (another router, the user) is never
-// overwritten unseen, and nothing is ever half-written: a failed Update leaves
-// the previous routes. The router's routes are then read back and compared
-// with what was written (progressive.ErrConflict if someone changed them). An
-// unchanged SetRoutes writes nothing.
+// its resourceVersion, retried on conflicts (client-go util/retry, with a
+// jittered backoff patient enough for several routers sharing one
+// VirtualService) from a fresh read, so a concurrent writer (another router,
+// the user) is never overwritten unseen, and nothing is ever half-written: a
+// failed Update leaves the previous routes. The router's routes are then read
+// back and compared, as protocol buffers (proto.Equal), with what was written
+// (progressive.ErrConflict if someone changed them). An unchanged SetRoutes
+// writes nothing.
 //
 // Finalize removes the router's routes from an adopted VirtualService, leaving
 // the user's routes as they were before the rollout. In a VirtualService the
@@ -63,13 +94,21 @@
 //
 // The router needs the Istio CRDs (networking.istio.io/v1, Istio 1.22 or
 // later). When they are missing every call fails with progressive.ErrNotFound
-// naming the CRD and how to install it. It works on unstructured objects with
-// the dynamic client, so this module does not need istio.io/api to build.
-// RBAC: get, list, create, update on virtualservices and destinationrules
-// (create only with Options.Create).
+// naming the CRD and how to install it (found with the clientset's discovery
+// client). The router uses the typed clients of istio.io/client-go
+// (VirtualServices and DestinationRules of networking.istio.io/v1, their
+// specs the protocol buffers of istio.io/api): a VirtualService is read and
+// written whole, so a field of a newer Istio than the istio.io/api this
+// module builds with would be dropped from a VirtualService the router
+// updates; keep the module's Istio version at least the cluster's. RBAC:
+// get, create, update on virtualservices and destinationrules (create only
+// with Options.Create).
 //
-// The tests run against a real kube-apiserver (internal/testenv) with the CRDs
-// of the istio.io/api module installed, whose OpenAPI schemas validate every
-// object the router writes, and run the provider/routertest conformance suite
-// both on created and on adopted objects.
+// The tests run the router on the fake Istio clientset for the faults an
+// apiserver will not produce on demand (conflicts, failing or mutated
+// Updates), and against a real kube-apiserver (internal/testenv) with the
+// CRDs of the istio.io/api module installed, whose OpenAPI schemas validate
+// and prune every object the router writes, running the provider/routertest
+// conformance suite on created and on adopted objects, with and without
+// session affinity.
 package istio
