@@ -24,6 +24,11 @@
 // both must exist and are adopted: a missing VirtualService or
 // DestinationRule is progressive.ErrNotFound naming it, a DestinationRule
 // without one of the subsets is progressive.ErrInvalid naming the subset.
+// The destination host must be a Service that exists when it names one of
+// the cluster's (a short name, or <svc>.<ns>.svc.cluster.local): Istio would
+// accept routes to a missing host and answer them with 503s, failing the
+// analysis for the wrong reason, so it is progressive.ErrNotFound, checked
+// before anything is written. External hosts are not checked.
 //
 // The router owns only the routes listed in the VirtualService's
 // RoutesAnnotation (progressive.agentops.io/routes). A user route that
@@ -102,7 +107,7 @@
 // module builds with would be dropped from a VirtualService the router
 // updates; keep the module's Istio version at least the cluster's. RBAC:
 // get, create, update on virtualservices and destinationrules (create only
-// with Options.Create).
+// with Options.Create), and get on services.
 //
 // The tests run the router on the fake Istio clientset for the faults an
 // apiserver will not produce on demand (conflicts, failing or mutated

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
@@ -146,6 +147,7 @@ func isToken(s string) bool {
 // Router is the Istio progressive.TrafficRouter: see the package documentation.
 type Router struct {
 	cs    versioned.Interface
+	kube  kubernetes.Interface // nil: destination hosts are not checked
 	opts  Options
 	crdOK atomic.Bool
 }
@@ -165,16 +167,21 @@ func New(cfg *rest.Config, opts Options) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("istio router: %w: %w", err, progressive.ErrInvalid)
 	}
-	return NewForClients(cs, opts)
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("istio router: %w: %w", err, progressive.ErrInvalid)
+	}
+	return NewForClients(cs, kube, opts)
 }
 
 // NewForClients returns a Router using cs (the fake clientset in unit tests);
-// the CRD check uses cs.Discovery().
-func NewForClients(cs versioned.Interface, opts Options) (*Router, error) {
+// the CRD check uses cs.Discovery(). kube reads the Service a destination host
+// names; with nil, hosts are not checked.
+func NewForClients(cs versioned.Interface, kube kubernetes.Interface, opts Options) (*Router, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("istio router: options: %w", err)
 	}
-	return &Router{cs: cs, opts: opts.withDefaults()}, nil
+	return &Router{cs: cs, kube: kube, opts: opts.withDefaults()}, nil
 }
 
 // Name returns "istio".
@@ -243,6 +250,41 @@ func (r *Router) checkCRDs(ctx context.Context) error {
 	return nil
 }
 
+// serviceOf tells which Service of the cluster a destination host names: a
+// short name is a Service of the target's namespace, <svc>.<ns>.svc.cluster.local
+// one of ns. Other hosts (external names, wildcards) are not the cluster's to check.
+func serviceOf(host, ns string) (svcNS, name string, ok bool) {
+	if host == "" || strings.Contains(host, "*") {
+		return "", "", false
+	}
+	if !strings.Contains(host, ".") {
+		return ns, host, true
+	}
+	rest, ok := strings.CutSuffix(host, ".svc.cluster.local")
+	if !ok {
+		return "", "", false
+	}
+	name, svcNS, ok = strings.Cut(rest, ".")
+	if !ok || name == "" || svcNS == "" || strings.Contains(svcNS, ".") {
+		return "", "", false
+	}
+	return svcNS, name, true
+}
+
+// checkHost makes sure the Service the destination host names exists: Istio
+// accepts routes to a host it does not know and then answers every request
+// with a 503, which would fail the rollout's analysis for the wrong reason.
+func (r *Router) checkHost(ctx context.Context, n names) error {
+	ns, name, ok := serviceOf(n.host, n.ns)
+	if !ok || r.kube == nil {
+		return nil
+	}
+	if _, err := r.kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		return classify(err, "istio router: destination host %q: Service %s/%s (create it, or set Options.Host)", n.host, ns, name)
+	}
+	return nil
+}
+
 // Initialize checks the CRDs, creates (Options.Create) or adopts the
 // DestinationRule and the VirtualService, and checks that the subsets exist and
 // that no user route carries the router's route names. It writes no route.
@@ -257,6 +299,9 @@ func (r *Router) prepare(ctx context.Context, t progressive.Target) (names, erro
 		return n, err
 	}
 	if err := r.checkCRDs(ctx); err != nil {
+		return n, err
+	}
+	if err := r.checkHost(ctx, n); err != nil {
 		return n, err
 	}
 	if err := r.ensureDestinationRule(ctx, n); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,6 +27,21 @@ var (
 	vsGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 	drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
 )
+
+// namespace makes a namespace holding the Services the tests route, checkout
+// and cart: the router refuses a destination host whose Service does not exist.
+func namespace(t *testing.T, e *testenv.Env) string {
+	t.Helper()
+	ns := e.NewNamespace(t)
+	for _, name := range []string{"checkout", "cart"} {
+		_, err := e.Clientset().CoreV1().Services(ns).Create(context.Background(), &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	return ns
+}
 
 func newRouter(t *testing.T, e *testenv.Env, opts istio.Options) *istio.Router {
 	t.Helper()
@@ -103,7 +119,7 @@ func TestConformance(t *testing.T) {
 	e := env.Require(t)
 	t.Run("Create", func(t *testing.T) {
 		routertest.Run(t, func(t *testing.T) routertest.Setup {
-			ns := e.NewNamespace(t)
+			ns := namespace(t, e)
 			return routertest.Setup{
 				Router:  newRouter(t, e, istio.Options{Create: true}),
 				Target:  progressive.Target{Namespace: ns, Name: "checkout"},
@@ -113,7 +129,7 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("Adopt", func(t *testing.T) {
 		routertest.Run(t, func(t *testing.T) routertest.Setup {
-			ns := e.NewNamespace(t)
+			ns := namespace(t, e)
 			create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
 			create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
 			return routertest.Setup{
@@ -127,7 +143,7 @@ func TestConformance(t *testing.T) {
 	// with the weights; what GetRoutes reports must not change.
 	t.Run("SessionAffinity", func(t *testing.T) {
 		routertest.Run(t, func(t *testing.T) routertest.Setup {
-			ns := e.NewNamespace(t)
+			ns := namespace(t, e)
 			create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
 			create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
 			return routertest.Setup{
@@ -143,7 +159,7 @@ func TestConformance(t *testing.T) {
 // catch-all, and Finalize leaves the user's routes exactly as they were.
 func TestFinalizeKeepsUserRoutes(t *testing.T) {
 	e := env.Require(t)
-	ns := e.NewNamespace(t)
+	ns := namespace(t, e)
 	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
 	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
 	before := getVS(t, e, ns, "checkout")
@@ -177,7 +193,7 @@ func TestFinalizeKeepsUserRoutes(t *testing.T) {
 // VirtualService (by path) do not disturb each other or the user's routes.
 func TestTwoRoutersOneVirtualService(t *testing.T) {
 	e := env.Require(t)
-	ns := e.NewNamespace(t)
+	ns := namespace(t, e)
 	create(t, e.Dynamic(), drGVR, ns, destinationRule("cart", "cart", "stable", "canary"))
 	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
 	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("shop", "shop.example.com"))
@@ -212,7 +228,7 @@ func TestTwoRoutersOneVirtualService(t *testing.T) {
 // subset are refused with errors naming them, and nothing is written.
 func TestBadInput(t *testing.T) {
 	e := env.Require(t)
-	ns := e.NewNamespace(t)
+	ns := namespace(t, e)
 	tg := progressive.Target{Namespace: ns, Name: "checkout"}
 	r := newRouter(t, e, istio.Options{})
 	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
@@ -241,6 +257,14 @@ func TestBadInput(t *testing.T) {
 
 	err = r.SetRoutes(ctx(t), tg, progressive.Routes{StableWeight: 50, CanaryWeight: 60})
 	require.ErrorIs(t, err, progressive.ErrInvalid)
+
+	// A host without a Service: refused before anything is created.
+	ghost := progressive.Target{Namespace: ns, Name: "ghost"}
+	err = newRouter(t, e, istio.Options{Create: true}).SetRoutes(ctx(t), ghost, progressive.WeightedRoutes(10))
+	require.ErrorIs(t, err, progressive.ErrNotFound)
+	assert.Contains(t, err.Error(), "Service "+ns+"/ghost")
+	_, err = e.Dynamic().Resource(vsGVR).Namespace(ns).Get(context.Background(), "ghost", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "no VirtualService for a missing host: %v", err)
 }
 
 // TestCRDMissing runs against a control plane of its own without the Istio CRDs.
@@ -262,7 +286,7 @@ func TestCRDMissing(t *testing.T) {
 // a ServiceAccount that may only read) leaves the previous weights.
 func TestFailedUpdateChangesNothing(t *testing.T) {
 	e := env.Require(t)
-	ns := e.NewNamespace(t)
+	ns := namespace(t, e)
 	tg := progressive.Target{Namespace: ns, Name: "checkout"}
 	admin := newRouter(t, e, istio.Options{Create: true})
 	require.NoError(t, admin.SetRoutes(ctx(t), tg, progressive.WeightedRoutes(20)))
@@ -274,7 +298,8 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 	_, err = cs.RbacV1().Roles(ns).Create(c, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "reader"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"networking.istio.io"},
-			Resources: []string{"virtualservices", "destinationrules"}, Verbs: []string{"get", "list"}}},
+			Resources: []string{"virtualservices", "destinationrules"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get"}}},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = cs.RbacV1().RoleBindings(ns).Create(c, &rbacv1.RoleBinding{
@@ -308,7 +333,7 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 // time lose no write (resourceVersion-checked Updates retried on conflict).
 func TestConcurrentRouters(t *testing.T) {
 	e := env.Require(t)
-	ns := e.NewNamespace(t)
+	ns := namespace(t, e)
 	create(t, e.Dynamic(), drGVR, ns, destinationRule("cart", "cart", "stable", "canary"))
 	create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
 	create(t, e.Dynamic(), vsGVR, ns, userVirtualService("shop", "shop.example.com"))
@@ -380,7 +405,7 @@ func TestSessionAffinity(t *testing.T) {
 	opts := istio.Options{SessionAffinity: &istio.SessionAffinity{CookieName: "canary-session", MaxAge: 2 * time.Hour}}
 
 	t.Run("Adopt", func(t *testing.T) {
-		ns := e.NewNamespace(t)
+		ns := namespace(t, e)
 		create(t, e.Dynamic(), drGVR, ns, destinationRule("checkout", "checkout", "stable", "canary"))
 		create(t, e.Dynamic(), vsGVR, ns, userVirtualService("checkout", "checkout"))
 		before := getVS(t, e, ns, "checkout")
@@ -428,7 +453,7 @@ func TestSessionAffinity(t *testing.T) {
 	})
 
 	t.Run("Create", func(t *testing.T) {
-		ns := e.NewNamespace(t)
+		ns := namespace(t, e)
 		opts := opts
 		opts.Create = true
 		r := newRouter(t, e, opts)

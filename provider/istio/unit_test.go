@@ -76,7 +76,7 @@ func fakeVirtualService(extra ...*networkingv1.HTTPRoute) *istiov1.VirtualServic
 
 func newUnitRouter(t *testing.T, cs *fake.Clientset, opts Options) *Router {
 	t.Helper()
-	r, err := NewForClients(cs, opts)
+	r, err := NewForClients(cs, nil, opts)
 	require.NoError(t, err)
 	return r
 }
@@ -323,7 +323,7 @@ func TestUnitBadSessionAffinity(t *testing.T) {
 	}
 	for _, c := range cases {
 		opts := Options{SessionAffinity: &c.sa}
-		_, err := NewForClients(fakeClientset(), opts)
+		_, err := NewForClients(fakeClientset(), nil, opts)
 		require.ErrorIs(t, err, progressive.ErrInvalid, "%+v", c.sa)
 		assert.Contains(t, err.Error(), c.field)
 		assert.Contains(t, err.Error(), c.value)
@@ -331,7 +331,7 @@ func TestUnitBadSessionAffinity(t *testing.T) {
 		require.ErrorIs(t, err, progressive.ErrInvalid, "New must refuse %+v before it needs a config", c.sa)
 	}
 	for _, ok := range []SessionAffinity{{CookieName: "canary", MaxAge: time.Second}, {CookieName: "x-Canary_1.v~!", MaxAge: 24 * time.Hour}} {
-		_, err := NewForClients(fakeClientset(), Options{SessionAffinity: &ok})
+		_, err := NewForClients(fakeClientset(), nil, Options{SessionAffinity: &ok})
 		assert.NoError(t, err, "%+v", ok)
 	}
 }
