@@ -30,7 +30,8 @@ import (
 //     sends them some. Before this write Adopt checks that the selector selects the
 //     stable pods (a selector that matches nothing is a configuration error), and
 //     the stable pods carry the role label by then, so the Service never loses an
-//     endpoint. A target without a Service (a worker) skips this step.
+//     endpoint. A target without a Service (a worker) skips this step, and so
+//     does a provider with Options.LeaveServiceSelector (a mesh routes).
 func (p *Provider) Adopt(ctx context.Context, t progressive.Target) error {
 	_, err := p.adopt(ctx, t)
 	return err
@@ -60,6 +61,9 @@ func (p *Provider) adopt(ctx context.Context, t progressive.Target) (*appsv1.Dep
 				return nil, fmt.Errorf("kubernetes: adopting %s: waiting for the relabelled pods: %w", t, err)
 			}
 		}
+	}
+	if p.opts.LeaveServiceSelector {
+		return d, nil
 	}
 	svc, err := p.cs.CoreV1().Services(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

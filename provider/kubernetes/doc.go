@@ -48,6 +48,11 @@
 // resourceVersion, read back and then confirmed by the EndpointSlices. Header
 // and cookie matches and mirroring return progressive.ErrUnsupported.
 //
+// With a mesh, the Workload still deploys and promotes the canary while the
+// mesh's router moves the traffic: set Options.LeaveServiceSelector so that
+// the Service keeps selecting both sides (Istio's subsets select by RoleLabel
+// among the Service's endpoints).
+//
 // # Rolling updates in place
 //
 // The Workload is also a progressive.Roller. A Deployment cannot be told to stop

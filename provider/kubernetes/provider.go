@@ -64,6 +64,13 @@ type Options struct {
 	NoEvents bool
 	// Logger for diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// LeaveServiceSelector keeps Adopt from narrowing the target's Service to
+	// the stable pods: set it when a service mesh router (provider/istio,
+	// which routes to subsets by RoleLabel) moves the traffic, since the mesh
+	// needs the Service to select both sides' pods. The provider's own Router
+	// switches traffic with that selector, so with this option it refuses to
+	// run (progressive.ErrInvalid).
+	LeaveServiceSelector bool
 }
 
 func (o Options) withDefaults() Options {

@@ -61,6 +61,9 @@ func (p *Provider) getService(ctx context.Context, t progressive.Target) (*corev
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes: target %q: %w", t.String(), err)
 	}
+	if p.opts.LeaveServiceSelector {
+		return nil, fmt.Errorf("kubernetes router: %s: Options.LeaveServiceSelector is set, and this router moves traffic with the Service's selector; use the mesh's router (istio, linkerd, gatewayapi) or unset the option: %w", t, errInvalid)
+	}
 	svc, err := p.cs.CoreV1().Services(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 	if err != nil {
 		return nil, classify(err, "kubernetes: Service %s (the kubernetes router moves traffic with the selector of the Service named like the target)", t)
