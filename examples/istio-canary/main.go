@@ -268,16 +268,7 @@ func run(ctx context.Context, cfg *rest.Config, c config, out io.Writer) (result
 	if err != nil {
 		return res, err
 	}
-	plan.Name = fmt.Sprintf("%s-%d", plan.Name, time.Now().UnixMilli())
-	fmt.Fprintf(out, "%s\n", rollout.Explain(plan))
-	lease, err := p.Lease(target, k8s.LeaseOptions{})
-	if err != nil {
-		return res, err
-	}
-	if _, err := runner.Start(ctx, plan); err != nil {
-		return res, err
-	}
-	res.State, err = k8s.RunWithLease(ctx, lease, runner, plan.Name)
+	res.State, err = shared.RunPlan(ctx, p, runner, &plan, out)
 	if err != nil {
 		return res, err
 	}

@@ -378,3 +378,20 @@ func PrintRecord(out io.Writer, rec rollout.DecisionRecord) {
 
 // QuietLogger discards the runner's diagnostics (the Progress observer prints).
 func QuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// RunPlan gives plan a unique name (each run of an example is a new rollout),
+// prints its explanation, starts it and drives it to its end under the
+// target's Lease, so that a second copy of the program waits instead of
+// driving the same rollout.
+func RunPlan(ctx context.Context, p *k8s.Provider, runner *rollout.Runner, plan *progressive.Plan, out io.Writer) (rollout.State, error) {
+	plan.Name = fmt.Sprintf("%s-%d", plan.Name, time.Now().UnixMilli())
+	fmt.Fprintf(out, "%s\n", rollout.Explain(*plan))
+	lease, err := p.Lease(plan.Target, k8s.LeaseOptions{})
+	if err != nil {
+		return rollout.State{}, err
+	}
+	if _, err := runner.Start(ctx, *plan); err != nil {
+		return rollout.State{}, err
+	}
+	return k8s.RunWithLease(ctx, lease, runner, plan.Name)
+}
