@@ -10,15 +10,12 @@ package istioshared
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -45,10 +42,8 @@ import (
 const CRDsEnv = "PROGRESSIVE_ISTIO_CRDS"
 
 // CRDs finds kubernetes/customresourcedefinitions.gen.yaml of the istio.io/api
-// module this module builds with, the way provider/istio's tests do: with
-// `go list -m` (so run the examples from inside the module), downloading the
-// module from outside this module when it is not in the module cache yet, so
-// that go.sum is left as it is.
+// module this module builds with (testenv.ModuleFile: run the examples from
+// inside the module), or the file $PROGRESSIVE_ISTIO_CRDS names.
 func CRDs() (string, error) {
 	if p := os.Getenv(CRDsEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -56,30 +51,8 @@ func CRDs() (string, error) {
 		}
 		return p, nil
 	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}|{{.Version}}", "istio.io/api").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the Istio CRDs: go list -m istio.io/api (run from inside the module, or set $%s): %w", CRDsEnv, err)
-	}
-	dir, version, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
-	if dir == "" {
-		cmd := exec.Command("go", "mod", "download", "-json", "istio.io/api@"+version)
-		cmd.Dir = os.TempDir()
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
-		out, err := cmd.Output()
-		if err != nil {
-			return "", fmt.Errorf("go mod download istio.io/api@%s: %w", version, err)
-		}
-		var info struct{ Dir string }
-		if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
-			return "", fmt.Errorf("go mod download istio.io/api@%s: no directory in %s", version, out)
-		}
-		dir = info.Dir
-	}
-	path := filepath.Join(dir, "kubernetes", "customresourcedefinitions.gen.yaml")
-	if _, err := os.Stat(path); err != nil {
-		return "", err
-	}
-	return path, nil
+	crds := testenv.IstioCRDs()
+	return testenv.ModuleFile(crds.Module, crds.Path...)
 }
 
 // TestenvOptions are k8s-shared's control plane options with the Istio CRDs

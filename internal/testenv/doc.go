@@ -65,8 +65,13 @@
 //     pod-delete stages, plus NeverReadyStage and Options.ExtraStages.
 //
 // It then creates Options.Nodes fake nodes (3 by default) and waits until
-// they are Ready and untainted, and installs Options.CRDs. A warm start takes
-// a few seconds and about 600 MB of memory.
+// they are Ready and untainted, and installs Options.CRDs and
+// Options.ModuleCRDs (CRD files shipped in Go modules of the build, such as
+// IstioCRDs and HTTPRouteCRD, found with ModuleFile). A warm start takes a
+// few seconds and about 600 MB of memory. The controller manager runs with a
+// 10-minute node-monitor grace period: kwok's nodes renew their Leases late
+// on a loaded machine, and a node declared lost would leave every pod NotReady
+// for good.
 //
 // Each daemon runs in its own process group with its output in
 // <Dir()>/<component>.log; LogTails returns the ends of those logs. Stop

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,10 @@ type Options struct {
 	// (*.yaml, *.yml, *.json, not recursive), installed after start; Start
 	// waits until they are Established.
 	CRDs []string
+	// ModuleCRDs are CRD files shipped inside Go modules of this build's
+	// module graph (see ModuleFile), installed like CRDs: the Istio, Gateway
+	// API and SMI CRDs at the versions go.mod selects.
+	ModuleCRDs []ModuleCRD
 	// StartTimeout bounds starting the control plane, from launching etcd
 	// to ready nodes and installed CRDs. Building the binaries on first use
 	// is not counted (it is bounded by the context only). Default:
@@ -335,8 +340,16 @@ func startOnce(ctx context.Context, opts Options, bins *Binaries, stages []byte)
 	if err := e.createNodes(ctx, opts.Nodes); err != nil {
 		return nil, err
 	}
-	if len(opts.CRDs) > 0 {
-		if err := e.InstallCRDs(ctx, opts.CRDs...); err != nil {
+	crds := slices.Clone(opts.CRDs)
+	for _, m := range opts.ModuleCRDs {
+		path, err := ModuleFile(m.Module, m.Path...)
+		if err != nil {
+			return nil, err
+		}
+		crds = append(crds, path)
+	}
+	if len(crds) > 0 {
+		if err := e.InstallCRDs(ctx, crds...); err != nil {
 			return nil, err
 		}
 	}

@@ -113,3 +113,13 @@ func TestRequired(t *testing.T) {
 	t.Setenv(RequiredEnv, "1")
 	assert.True(t, Required())
 }
+
+func TestModuleFile(t *testing.T) {
+	path, err := ModuleFile("sigs.k8s.io/gateway-api", "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml")
+	require.NoError(t, err)
+	assert.FileExists(t, path)
+	_, err = ModuleFile("sigs.k8s.io/gateway-api", "no", "such", "file.yaml")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = ModuleFile("example.com/not/in/the/graph", "x")
+	assert.ErrorContains(t, err, "go list -m example.com/not/in/the/graph")
+}

@@ -2,11 +2,7 @@ package gatewayapi_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,19 +18,8 @@ import (
 
 var env *testenv.Env
 
-// httpRouteCRD is the standard-channel HTTPRoute CRD of the gateway-api module
-// that go.mod requires, found at test run time.
-func httpRouteCRD() string {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gatewayapi test: go list -m sigs.k8s.io/gateway-api:", err)
-		return ""
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml")
-}
-
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunMain(m, testenv.Options{CRDs: []string{httpRouteCRD()}}, &env))
+	os.Exit(testenv.RunMain(m, testenv.Options{ModuleCRDs: []testenv.ModuleCRD{testenv.HTTPRouteCRD()}}, &env))
 }
 
 func ctxT(t *testing.T) context.Context {

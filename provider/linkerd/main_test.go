@@ -2,12 +2,8 @@ package linkerd_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,18 +19,8 @@ import (
 
 var env *testenv.Env
 
-func moduleDir(mod string) string {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "linkerd test: go list -m", mod+":", err)
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
 func TestMain(m *testing.M) {
-	crd := filepath.Join(moduleDir("sigs.k8s.io/gateway-api"), "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml")
-	os.Exit(testenv.RunMain(m, testenv.Options{CRDs: []string{crd}}, &env))
+	os.Exit(testenv.RunMain(m, testenv.Options{ModuleCRDs: []testenv.ModuleCRD{testenv.HTTPRouteCRD()}}, &env))
 }
 
 var (
@@ -56,7 +42,11 @@ func installSplitCRD(t *testing.T, e *testenv.Env) {
 // versions are served; the first one listed is stored (linkerd-smi serves
 // v1alpha1 and v1alpha2, storing v1alpha2).
 func applySplitCRD(e *testenv.Env, served []string) error {
-	data, err := os.ReadFile(filepath.Join(moduleDir("github.com/servicemeshinterface/smi-sdk-go"), "crds", "split.yaml"))
+	path, err := testenv.ModuleFile("github.com/servicemeshinterface/smi-sdk-go", "crds", "split.yaml")
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
