@@ -22,10 +22,10 @@
 // backoff for as long as it fails transiently: a rollback is never abandoned.
 // The router's routes stay in place at all-stable after a rollback (as Flagger
 // and Argo Rollouts leave theirs), so the next rollout starts from them; only
-// a plan's Finalize step, after the promotion, calls TrafficRouter.Finalize. A program that wants an
-// adopted VirtualService or HTTPRoute back exactly as the user wrote it calls
-// Finalize itself once the rollout is rolled back (examples/istio-bluegreen
-// does).
+// a plan's Finalize step, after the promotion, calls TrafficRouter.Finalize.
+// A program that wants an adopted VirtualService or HTTPRoute back exactly as
+// the user wrote it calls Finalize itself once the rollout is rolled back
+// (examples/istio-bluegreen does).
 //
 // # Decision records
 //
