@@ -48,6 +48,8 @@ type Baseline struct {
 const (
 	DefaultCheckInterval     = time.Minute
 	DefaultInconclusiveLimit = 3
+	// DefaultWarmUpWindows is the default WarmUp in windows of the check.
+	DefaultWarmUpWindows = 3
 )
 
 // Check is one metric condition a rollout must satisfy.
@@ -67,8 +69,28 @@ type Check struct {
 	Baseline *Baseline `json:"baseline,omitempty"`
 	// Interval between measurements. Default 1m.
 	Interval time.Duration `json:"interval,omitempty"`
-	// InitialDelay before the first measurement of an analysis step.
+	// InitialDelay before the first measurement of an analysis step. The first
+	// measurement also waits for the check's Window: a measurement only counts
+	// when everything it looks back at lies after the step started, so the larger
+	// of InitialDelay and Window applies.
 	InitialDelay time.Duration `json:"initialDelay,omitempty"`
+	// Window is how far back one measurement looks. Default: the longest range
+	// selector of the rendered query plus its offset ("rate(x[30s])" looks back
+	// 30s, "rate(x[1m] offset 1m)" 2m), or Interval when the query has none. Set
+	// it for a source whose windows the engine cannot read from the query.
+	Window time.Duration `json:"window,omitempty"`
+	// WarmUp is how long after the rollout's first analysis began a check may see
+	// no data, or fewer samples than Samples.Min, without it counting against the
+	// canary: such a measurement is "waiting for data", neither a pass nor
+	// inconclusive, and the step cannot pass on it. A fresh canary's error series
+	// often exists only after its first error. After WarmUp, no data counts as the
+	// NoData policy says and too few samples as inconclusive. Default: three
+	// windows (DefaultWarmUpWindows); negative turns it off.
+	WarmUp time.Duration `json:"warmUp,omitempty"`
+	// Samples, when set, names the request count behind one measurement and the
+	// least that can support the threshold: at 70 requests one error reads 1.4%,
+	// over a 1% threshold although nothing is wrong.
+	Samples *SampleSize `json:"samples,omitempty"`
 	// FailureLimit is how many failed measurements an analysis tolerates; one more
 	// fails the check. Zero fails on the first (Argo Rollouts' default).
 	FailureLimit int `json:"failureLimit,omitempty"`
@@ -85,6 +107,30 @@ type Check struct {
 	// Judge, when set, replaces the thresholds with a statistical comparison of
 	// canary and baseline samples; see the analysis package.
 	Judge *JudgeSpec `json:"judge,omitempty"`
+}
+
+// SampleSize is a check's minimum sample size.
+type SampleSize struct {
+	// Query is a template like Check.Query (same variables) that renders to the
+	// number of requests the measurement's value was computed from, over the
+	// same window: sum(increase(http_requests_total{...}[{{.Interval}}])).
+	Query string `json:"query"`
+	// Min is the least number of samples that makes a measurement count. For a
+	// ratio threshold, one event among Min samples should not cross it:
+	// MinSamplesFor gives that number.
+	Min float64 `json:"min"`
+}
+
+// MinSamplesFor is the least sample count at which a single bad event cannot push
+// a ratio over max, where scale is what the query multiplies the ratio by (100
+// for a percentage, 1 for a fraction): one error in 100 requests reads 1%, so a
+// "max 1%" check needs at least 101 requests to tell one error from a
+// regression. It returns 0 when max is not positive.
+func MinSamplesFor(max, scale float64) float64 {
+	if max <= 0 || scale <= 0 || math.IsInf(max, 0) || math.IsNaN(max) {
+		return 0
+	}
+	return math.Floor(scale/max) + 1
 }
 
 // JudgeSpec selects a statistical judge by kind and passes its parameters through.
@@ -145,6 +191,17 @@ func (c Check) Validate() error {
 	}
 	if c.InitialDelay < 0 {
 		p.Add("initialDelay", c.InitialDelay.String(), "must not be negative")
+	}
+	if c.Window < 0 {
+		p.Add("window", c.Window.String(), "must not be negative")
+	}
+	if s := c.Samples; s != nil {
+		if s.Query == "" {
+			p.Add("samples.query", nil, "must not be empty")
+		}
+		if !(s.Min > 0) || math.IsInf(s.Min, 0) {
+			p.Add("samples.min", s.Min, "must be a positive number")
+		}
 	}
 	if c.FailureLimit < 0 {
 		p.Add("failureLimit", c.FailureLimit, "must not be negative")

@@ -98,12 +98,14 @@ func validateChecks(p *progressive.Problems, checks []progressive.Check) {
 	}
 }
 
-// Begin starts an analysis at now that may pass at deadline: every check is first
-// due at now + its InitialDelay.
+// Begin starts an analysis at now that may pass at deadline. Every check is first
+// due once its window lies entirely after now (FirstMeasurement: the larger of
+// its InitialDelay and its Window), so that no measurement of this step looks at
+// the traffic of the step before.
 func (e *Engine) Begin(checks []progressive.Check, now, deadline time.Time) State {
 	st := State{StartedAt: now, Deadline: deadline, Checks: make([]CheckState, len(checks))}
 	for i, c := range checks {
-		st.Checks[i] = CheckState{Name: c.Name, NextDue: now.Add(c.InitialDelay)}
+		st.Checks[i] = CheckState{Name: c.Name, NextDue: now.Add(FirstMeasurement(c, sampleVars()))}
 	}
 	return st
 }
@@ -148,13 +150,18 @@ func (e *Engine) Tick(ctx context.Context, checks []progressive.Check, vars Vars
 		if cs.Done || cs.NextDue.After(now) {
 			continue
 		}
-		m, judgeState, err := e.measure(ctx, c, cs.Judge, vars, st.StartedAt, now)
+		m, judgeState, err := e.measure(ctx, c, cs.Judge, vars, st.StartedAt, now, e.warming(c, vars, st, now))
 		if err != nil {
 			return TickResult{}, err
 		}
 		count(cs, c, m)
 		cs.Judge = judgeState
 		cs.NextDue = now.Add(c.Interval)
+		if now.Before(st.Deadline) && cs.NextDue.After(st.Deadline) {
+			// The end of the soak is always measured: the last interval before
+			// the deadline must not go unseen.
+			cs.NextDue = st.Deadline
+		}
 		measured = append(measured, m)
 		last[c.Name] = m.Reason
 		e.log.LogAttrs(ctx, slog.LevelDebug, "analysis measurement",
@@ -196,11 +203,36 @@ func matchState(checks []progressive.Check, st *State) error {
 		progressive.ErrInvalid)
 }
 
+// warming reports whether c is still within its warm-up at now.
+func (e *Engine) warming(c progressive.Check, vars Vars, st *State, now time.Time) bool {
+	anchor := st.LiveSince
+	if anchor.IsZero() {
+		anchor = st.StartedAt
+	}
+	return now.Before(anchor.Add(WarmUp(c, e.window(c, vars))))
+}
+
+// window is Window with the engine's template cache.
+func (e *Engine) window(c progressive.Check, vars Vars) time.Duration {
+	if c.Window > 0 {
+		return c.Window
+	}
+	if expr, err := e.tmpl.render(c, vars, progressive.Canary); err == nil {
+		if d, ok := QueryWindow(expr); ok {
+			return d
+		}
+	}
+	return c.WithDefaults().Interval
+}
+
 // count adds one measurement to a check's counters.
 func count(cs *CheckState, c progressive.Check, m Measurement) {
 	cs.Measurements++
 	cs.Last = m.Outcome
+	cs.LastAt = m.Time
 	switch m.Outcome {
+	case OutcomeWaiting:
+		cs.Waiting++
 	case OutcomePass:
 		cs.Passes++
 		cs.ConsecutiveFailures = 0
@@ -277,6 +309,10 @@ func verdict(checks []progressive.Check, states []CheckState, deadline, now time
 		switch {
 		case cs.Measurements == 0:
 			waiting = append(waiting, fmt.Sprintf("a first measurement of %q (due %s)", c.Name, cs.NextDue.Format(time.RFC3339)))
+		case cs.Last == OutcomeWaiting:
+			waiting = append(waiting, fmt.Sprintf("enough data for %q (%d measurement(s) waited for data)", c.Name, cs.Waiting))
+		case cs.LastAt.Before(deadline):
+			waiting = append(waiting, fmt.Sprintf("a measurement of %q covering the end of the soak (due %s)", c.Name, cs.NextDue.Format(time.RFC3339)))
 		case cs.Last != OutcomePass:
 			waiting = append(waiting, fmt.Sprintf("a passing measurement of %q (last %s, %d failed, %d inconclusive in a row)",
 				c.Name, cs.Last, cs.Failures, cs.ConsecutiveInconclusives))

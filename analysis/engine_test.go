@@ -35,7 +35,7 @@ func TestBegin(t *testing.T) {
 	assert.Equal(t, at(0), st.StartedAt)
 	assert.Equal(t, at(5), st.Deadline)
 	require.Len(t, st.Checks, 2)
-	assert.Equal(t, analysis.CheckState{Name: "error-rate", NextDue: at(0)}, st.Checks[0])
+	assert.Equal(t, analysis.CheckState{Name: "error-rate", NextDue: at(1)}, st.Checks[0], "first due one 1m window after the start")
 	assert.Equal(t, analysis.CheckState{Name: "latency", NextDue: at(2)}, st.Checks[1])
 }
 
@@ -47,7 +47,7 @@ func TestPassPathToDeadline(t *testing.T) {
 		"latency":    {progressive.Canary: {val(120), val(180), val(499)}},
 	})
 	e := newEngine(t, src, nil)
-	st := e.Begin(checks, at(0), at(5))
+	st := begin(e, checks, at(5))
 
 	rs := runMinutes(t, e, checks, &st, 10)
 	require.Equal(t, append(repeat(analysis.VerdictRunning, 5), analysis.VerdictPass), verdicts(rs))
@@ -104,7 +104,7 @@ func TestFailureLimit(t *testing.T) {
 			c.FailureLimit = tc.limit
 			checks := []progressive.Check{c}
 			e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: tc.replies}}), nil)
-			st := e.Begin(checks, at(0), at(30))
+			st := begin(e, checks, at(30))
 
 			rs := runMinutes(t, e, checks, &st, 30)
 			require.Equal(t, append(repeat(analysis.VerdictRunning, tc.failsAt), analysis.VerdictFail), verdicts(rs))
@@ -138,7 +138,7 @@ func TestConsecutiveFailureLimit(t *testing.T) {
 			c.ConsecutiveFailureLimit = 3
 			checks := []progressive.Check{c}
 			e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: tc.replies}}), nil)
-			st := e.Begin(checks, at(0), at(60))
+			st := begin(e, checks, at(60))
 
 			rs := runMinutes(t, e, checks, &st, len(tc.replies))
 			if tc.failsAt < 0 {
@@ -159,7 +159,7 @@ func TestCounters(t *testing.T) {
 	// pass, fail, inconclusive, error, fail, pass
 	src := newSource(script{"error-rate": {progressive.Canary: {val(0), val(3), nanResult(), failWith(errUnreachable), val(3), val(0)}}})
 	e := newEngine(t, src, nil)
-	st := e.Begin(checks, at(0), at(60))
+	st := begin(e, checks, at(60))
 	want := []analysis.CheckState{
 		{Measurements: 1, Passes: 1, Last: analysis.OutcomePass},
 		{Measurements: 2, Passes: 1, Failures: 1, ConsecutiveFailures: 1, Last: analysis.OutcomeFail},
@@ -170,7 +170,7 @@ func TestCounters(t *testing.T) {
 	}
 	for m, w := range want {
 		tick(t, e, checks, &st, m)
-		w.Name, w.NextDue = "error-rate", at(m+1)
+		w.Name, w.NextDue, w.LastAt = "error-rate", at(m+1), at(m)
 		assert.Equal(t, w, st.Checks[0], "after minute %d", m)
 	}
 }
@@ -184,7 +184,7 @@ func TestWarnSeverityNeverFails(t *testing.T) {
 		"cpu":        {progressive.Canary: {val(95)}},
 		"quiet":      {progressive.Canary: {noData()}},
 	}), nil)
-	st := e.Begin(checks, at(0), at(3))
+	st := begin(e, checks, at(3))
 
 	rs := runMinutes(t, e, checks, &st, 10)
 	require.Equal(t, []analysis.Verdict{"running", "running", "running", "pass"}, verdicts(rs))
@@ -229,12 +229,12 @@ func TestMissingDataNeverPasses(t *testing.T) {
 	for _, tc := range cases {
 		for _, policy := range []progressive.NoDataPolicy{"", progressive.NoDataInconclusive, progressive.NoDataFail} {
 			t.Run(tc.name+"/"+string(policy), func(t *testing.T) {
-				c := progressive.Check{Name: "c", Query: "q", Min: tc.min, Max: tc.max, Baseline: tc.baseline, NoData: policy}
+				c := progressive.Check{Name: "c", Query: "q", Min: tc.min, Max: tc.max, Baseline: tc.baseline, NoData: policy, WarmUp: -1}
 				checks := []progressive.Check{c}
 				s := script{"c": {progressive.Canary: {tc.canary}, progressive.Stable: {tc.stable}}}
 				e := newEngine(t, newSource(s), nil)
 				// The deadline is the start: only the data can hold the analysis back.
-				st := e.Begin(checks, at(0), at(0))
+				st := begin(e, checks, at(0))
 
 				rs := runMinutes(t, e, checks, &st, 10)
 				for _, m := range allMeasurements(rs) {
@@ -275,7 +275,7 @@ func TestTransientErrorsAreInconclusive(t *testing.T) {
 			c.InconclusiveLimit = 4
 			checks := []progressive.Check{c}
 			e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: {failWith(tc.err)}}}), nil)
-			st := e.Begin(checks, at(0), at(2))
+			st := begin(e, checks, at(2))
 
 			rs := runMinutes(t, e, checks, &st, 10)
 			require.Equal(t, []analysis.Verdict{"running", "running", "running", "inconclusive"}, verdicts(rs))
@@ -295,7 +295,7 @@ func TestTransientErrorsAreInconclusive(t *testing.T) {
 		e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: {
 			failWith(errUnreachable), failWith(errUnreachable), val(0.1), failWith(errUnreachable), failWith(errUnreachable), val(0.1),
 		}}}), nil)
-		st := e.Begin(checks, at(0), at(5))
+		st := begin(e, checks, at(5))
 		rs := runMinutes(t, e, checks, &st, 10)
 		assert.Equal(t, append(repeat(analysis.VerdictRunning, 5), analysis.VerdictPass), verdicts(rs))
 	})
@@ -356,7 +356,7 @@ func TestConfigurationErrorsAreReturned(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, newSource(tc.script), tc.judges)
-			st := e.Begin(tc.checks, at(0), at(5))
+			st := begin(e, tc.checks, at(5))
 			before := mustJSON(t, st)
 
 			_, err := e.Tick(context.Background(), tc.checks, testVars, &st, at(0))
@@ -372,7 +372,7 @@ func TestConfigurationErrorsAreReturned(t *testing.T) {
 		e := newEngine(t, newSource(nil), nil)
 		other := errorRate()
 		other.Name = "latency"
-		st := e.Begin([]progressive.Check{other}, at(0), at(5))
+		st := begin(e, []progressive.Check{other}, at(5))
 		_, err := e.Tick(context.Background(), []progressive.Check{errorRate()}, testVars, &st, at(0))
 		require.ErrorIs(t, err, progressive.ErrInvalid)
 		assert.ErrorContains(t, err, "begun for checks [latency], not [error-rate]")
@@ -385,7 +385,7 @@ func TestConfigurationErrorsAreReturned(t *testing.T) {
 func TestContextEndLeavesStateUnchanged(t *testing.T) {
 	checks := []progressive.Check{errorRate()}
 	e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: {val(0)}}}), nil)
-	st := e.Begin(checks, at(0), at(5))
+	st := begin(e, checks, at(5))
 	before := mustJSON(t, st)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -426,7 +426,7 @@ func TestBaseline(t *testing.T) {
 			}
 			src := newSource(script{"c": {progressive.Canary: {val(tc.canary)}, progressive.Stable: {val(tc.stable)}}})
 			e := newEngine(t, src, nil)
-			st := e.Begin([]progressive.Check{c}, at(0), at(5))
+			st := begin(e, []progressive.Check{c}, at(5))
 			res := tick(t, e, []progressive.Check{c}, &st, 0)
 
 			require.Len(t, res.Measurements, 1)
@@ -456,7 +456,7 @@ func TestDeadlineWithLastInconclusiveKeepsRunning(t *testing.T) {
 	t.Run("inconclusive at the deadline", func(t *testing.T) {
 		checks := []progressive.Check{errorRate()}
 		e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: {val(0), val(0), noData(), noData(), val(0)}}}), nil)
-		st := e.Begin(checks, at(0), at(2))
+		st := begin(e, checks, at(2))
 		rs := runMinutes(t, e, checks, &st, 10)
 		require.Equal(t, []analysis.Verdict{"running", "running", "running", "running", "pass"}, verdicts(rs))
 		assert.Contains(t, rs[2].Reason, `deadline passed; waiting for a passing measurement of "error-rate" (last inconclusive, 0 failed, 1 inconclusive in a row)`)
@@ -467,7 +467,7 @@ func TestDeadlineWithLastInconclusiveKeepsRunning(t *testing.T) {
 		c.FailureLimit = 1
 		checks := []progressive.Check{c}
 		e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: {val(0), val(0), val(3), val(0)}}}), nil)
-		st := e.Begin(checks, at(0), at(2))
+		st := begin(e, checks, at(2))
 		rs := runMinutes(t, e, checks, &st, 10)
 		require.Equal(t, []analysis.Verdict{"running", "running", "running", "pass"}, verdicts(rs))
 		assert.Contains(t, rs[2].Reason, "last fail, 1 failed")
@@ -475,7 +475,7 @@ func TestDeadlineWithLastInconclusiveKeepsRunning(t *testing.T) {
 	t.Run("inconclusive until the limit", func(t *testing.T) {
 		checks := []progressive.Check{errorRate()}
 		e := newEngine(t, newSource(script{"error-rate": {progressive.Canary: {val(0), val(0), noData()}}}), nil)
-		st := e.Begin(checks, at(0), at(2))
+		st := begin(e, checks, at(2))
 		rs := runMinutes(t, e, checks, &st, 10)
 		require.Equal(t, []analysis.Verdict{"running", "running", "running", "running", "inconclusive"}, verdicts(rs))
 	})
@@ -520,13 +520,17 @@ func TestTickMeasuresOncePerTick(t *testing.T) {
 	src := newSource(script{"error-rate": {progressive.Canary: {val(0)}}, "slow": {progressive.Canary: {val(0)}}})
 	e := newEngine(t, src, nil)
 	st := e.Begin(checks, at(0), at(60))
+	// Each check is first due one window after the start: 1m and 5m.
+	assert.Equal(t, at(1), st.Checks[0].NextDue)
+	assert.Equal(t, at(5), st.Checks[1].NextDue)
 
-	assert.Len(t, tick(t, e, checks, &st, 0).Measurements, 2)
-	assert.Empty(t, tick(t, e, checks, &st, 0).Measurements, "the same instant again measures nothing")
+	assert.Empty(t, tick(t, e, checks, &st, 0).Measurements, "nothing is due at the start")
 	res := tick(t, e, checks, &st, 1)
 	require.Len(t, res.Measurements, 1)
 	assert.Equal(t, "error-rate", res.Measurements[0].Check)
 	assert.Equal(t, at(2), res.NextDue, "the earliest due check")
+	assert.Empty(t, tick(t, e, checks, &st, 1).Measurements, "the same instant again measures nothing")
+	assert.Len(t, tick(t, e, checks, &st, 5).Measurements, 2, "a runner that slept measures each due check once")
 
 	// A runner that slept through several intervals measures once and moves on.
 	res = tick(t, e, checks, &st, 30)
@@ -540,7 +544,7 @@ func TestFinalVerdictsStay(t *testing.T) {
 	checks := []progressive.Check{errorRate()}
 	src := newSource(script{"error-rate": {progressive.Canary: {val(7), val(0)}}})
 	e := newEngine(t, src, nil)
-	st := e.Begin(checks, at(0), at(1))
+	st := begin(e, checks, at(1))
 	res := tick(t, e, checks, &st, 0)
 	require.Equal(t, analysis.VerdictFail, res.Verdict)
 	again := tick(t, e, checks, &st, 5)
@@ -577,7 +581,7 @@ func TestResumeFromJSON(t *testing.T) {
 		Baseline: &progressive.Baseline{Mode: progressive.BaselineRatio}, FailureLimit: 2,
 	}
 	cpu := progressive.Check{Name: "cpu", Query: "cpu", Max: progressive.Float(80), Severity: progressive.SeverityWarn, Interval: 2 * time.Minute}
-	mean := progressive.Check{Name: "mean", Query: "errors", Judge: &progressive.JudgeSpec{Kind: "running-mean", Params: map[string]float64{"max": 2}}, InitialDelay: time.Minute, FailureLimit: 1}
+	mean := progressive.Check{Name: "mean", Query: "errors", Judge: &progressive.JudgeSpec{Kind: "running-mean", Params: map[string]float64{"max": 2}}, InitialDelay: 2 * time.Minute, FailureLimit: 1}
 	checks := []progressive.Check{errorRate(), latency, cpu, mean}
 	s := script{
 		"error-rate": {progressive.Canary: {val(0.1), noData(), failWith(errUnreachable), val(0.2), val(0.5), val(0.1), val(0.1), val(0.1)}},
@@ -594,7 +598,7 @@ func TestResumeFromJSON(t *testing.T) {
 	run := func(restart bool) ([]string, string) {
 		src := newSource(s)
 		e := newEngine(t, src, judges)
-		st := e.Begin(checks, at(0), at(5))
+		st := begin(e, checks, at(5))
 		var log []string
 		for m := range 12 {
 			if restart {

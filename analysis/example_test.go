@@ -66,7 +66,9 @@ func ExampleEngine() {
 	fmt.Println(q)
 
 	// A three-minute analysis, ticked in virtual time. The runner would persist st
-	// after every Tick.
+	// after every Tick. Each check is first measured when its 1m window lies
+	// entirely after the start (12:01), and the end of the soak (12:03) is measured
+	// before the verdict.
 	st := engine.Begin(checks, start, start.Add(3*time.Minute))
 	for now := start; ; {
 		res, err := engine.Tick(ctx, checks, vars, &st, now)
@@ -85,13 +87,11 @@ func ExampleEngine() {
 	}
 	// Output:
 	// 100 * sum(rate(http_requests_total{namespace="shop",service="payment",version="v2",code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="shop",service="payment",version="v2"}[1m]))
-	// 12:00 error-rate inconclusive no data (empty result)
-	// 12:00 latency    inconclusive no data for canary (empty result)
 	// 12:01 error-rate pass         error-rate 0.3 <= max 1
 	// 12:01 latency    pass         latency ratio 1.1 <= max 1.2 (canary 0.22, stable 0.2)
 	// 12:02 error-rate pass         error-rate 0.3 <= max 1
 	// 12:02 latency    pass         latency ratio 1.1 <= max 1.2 (canary 0.22, stable 0.2)
 	// 12:03 error-rate pass         error-rate 0.3 <= max 1
 	// 12:03 latency    pass         latency ratio 1.1 <= max 1.2 (canary 0.22, stable 0.2)
-	// pass: every check passed by the deadline: error-rate passed 3 of 4, latency passed 3 of 4
+	// pass: every check passed by the deadline: error-rate passed 3 of 3, latency passed 3 of 3
 }

@@ -200,7 +200,7 @@ func TestMannWhitneyJudgeConfiguration(t *testing.T) {
 	e = judgeEngine(t, instantOnly{&seriesSource{f: samplesByMinute("latency_p95", nil, nil)}})
 	checks := []progressive.Check{mwCheck(nil)}
 	st := e.Begin(checks, jt0, jat(15))
-	_, err = e.Tick(context.Background(), checks, testVars, &st, jt0)
+	_, err = e.Tick(context.Background(), checks, testVars, &st, jat(15))
 	require.ErrorIs(t, err, progressive.ErrInvalid)
 	assert.Contains(t, err.Error(), "no progressive.RangeQuerier")
 }

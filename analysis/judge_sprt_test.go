@@ -169,6 +169,10 @@ func TestSPRTJudgeNoDataNeverPasses(t *testing.T) {
 	t.Run("canary without requests", func(t *testing.T) {
 		src := &seriesSource{f: simCounts([]counted{{0, 0, 9, 9000}})}
 		m := measureOnce(t, src, sprtCheck(nil), 1)
+		assert.Equal(t, analysis.OutcomeWaiting, m.Outcome, "a fresh canary may be silent during its warm-up")
+		c := sprtCheck(nil)
+		c.WarmUp = -1
+		m = measureOnce(t, src, c, 1)
 		assert.Equal(t, analysis.OutcomeInconclusive, m.Outcome)
 		assert.Equal(t, progressive.StatusNoData, m.Status)
 		assert.Contains(t, m.Reason, "the canary served no requests in 1 new sample(s)")

@@ -117,8 +117,8 @@ func TestJudgeInputAndState(t *testing.T) {
 	e := newEngine(t, src, map[string]analysis.Judge{"mann-whitney": j})
 	st := e.Begin(checks, at(0), at(10))
 
-	r0 := tick(t, e, checks, &st, 0)
-	r1 := tick(t, e, checks, &st, 1)
+	r0 := tick(t, e, checks, &st, 1)
+	r1 := tick(t, e, checks, &st, 2)
 	require.Len(t, j.inputs, 2)
 
 	in := j.inputs[0]
@@ -126,22 +126,22 @@ func TestJudgeInputAndState(t *testing.T) {
 	assert.Equal(t, progressive.Canary, in.Canary.Role)
 	assert.Equal(t, `latency{version="v1"}`, in.Stable.Expr)
 	assert.Equal(t, progressive.Stable, in.Stable.Role)
-	assert.Equal(t, at(0), in.Stable.Time)
+	assert.Equal(t, at(1), in.Stable.Time, "first due one window after the start")
 	assert.Equal(t, progressive.Target{Namespace: "shop", Name: "payment"}, in.Canary.Target)
 	assert.Same(t, src, in.Source)
 	assert.NotNil(t, in.Range, "the fake source is a RangeQuerier")
-	assert.Equal(t, at(0), in.Now)
+	assert.Equal(t, at(1), in.Now)
 	assert.Equal(t, at(0), in.StartedAt)
 	assert.Nil(t, in.State)
 	assert.Equal(t, progressive.DefaultCheckInterval, in.Check.Interval, "the check arrives with its defaults")
 	assert.Equal(t, 0.02, in.Check.Judge.Params["alpha"])
 	assert.JSONEq(t, `{"calls":1}`, string(j.inputs[1].State))
-	assert.Equal(t, at(1), j.inputs[1].Now)
+	assert.Equal(t, at(2), j.inputs[1].Now)
 	assert.Equal(t, at(0), j.inputs[1].StartedAt)
 
 	m := r0.Measurements[0]
 	assert.Equal(t, "judged", m.Check)
-	assert.Equal(t, at(0), m.Time)
+	assert.Equal(t, at(1), m.Time)
 	assert.Equal(t, progressive.SeverityFail, m.Severity)
 	assert.Equal(t, `latency{version="v2"}`, m.Query)
 	assert.Equal(t, map[string]float64{"p": 0.4}, m.Details)
@@ -154,7 +154,7 @@ func TestJudgeInputAndState(t *testing.T) {
 		e := newEngine(t, queryOnly{newSource(nil)}, map[string]analysis.Judge{"k": j})
 		checks := []progressive.Check{judgedCheck("k")}
 		st := e.Begin(checks, at(0), at(10))
-		tick(t, e, checks, &st, 0)
+		tick(t, e, checks, &st, 1)
 		assert.Nil(t, j.inputs[0].Range)
 	})
 }
@@ -187,7 +187,7 @@ func TestJudgeOutcomes(t *testing.T) {
 			c.NoData = tc.policy
 			checks := []progressive.Check{c}
 			e := newEngine(t, newSource(nil), map[string]analysis.Judge{"k": &scriptedJudge{answers: []judgeAnswer{tc.answer}}})
-			st := e.Begin(checks, at(0), at(0))
+			st := begin(e, checks, at(0))
 			st.Checks[0].Judge = json.RawMessage(`{"old":true}`)
 
 			res, err := e.Tick(context.Background(), checks, testVars, &st, at(0))

@@ -46,7 +46,10 @@ func (e *Engine) query(c progressive.Check, vars Vars, role progressive.Role, no
 // judge's new state (judgeState unchanged for non-judge checks and on errors) and
 // an error only for what stops the analysis: configuration errors and the end of
 // ctx.
-func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState json.RawMessage, vars Vars, startedAt, now time.Time) (Measurement, json.RawMessage, error) {
+//
+// warming says the check is within its warm-up: no data and too few samples wait
+// (OutcomeWaiting) instead of counting.
+func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState json.RawMessage, vars Vars, startedAt, now time.Time, warming bool) (Measurement, json.RawMessage, error) {
 	src, err := e.source(c)
 	if err != nil {
 		return Measurement{}, judgeState, err
@@ -57,7 +60,7 @@ func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState js
 	}
 	m := Measurement{Check: c.Name, Time: now, Query: canary.Expr, Severity: c.Severity, Value: math.NaN()}
 	if c.Judge != nil {
-		return e.judge(ctx, c, m, src, canary, judgeState, vars, startedAt, now)
+		return e.judge(ctx, c, m, src, canary, judgeState, vars, startedAt, now, warming)
 	}
 
 	res, err := src.Query(ctx, canary)
@@ -73,19 +76,25 @@ func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState js
 	if ok {
 		m.Value = cv
 	}
-	if c.Baseline == nil {
-		if !ok {
-			noData(&m, c, "no data ("+why+")")
-			return m, judgeState, nil
+	if !ok {
+		what := "no data ("
+		if c.Baseline != nil {
+			what = "no data for canary ("
 		}
+		noData(&m, c, what+why+")", warming)
+		return m, judgeState, nil
+	}
+	if c.Samples != nil {
+		enough, err := e.samples(ctx, c, src, vars, now, &m, warming)
+		if err != nil || !enough {
+			return m, judgeState, err
+		}
+	}
+	if c.Baseline == nil {
 		judgeBounds(&m, c, c.Name, cv, "")
 		return m, judgeState, nil
 	}
 
-	if !ok {
-		noData(&m, c, "no data for canary ("+why+")")
-		return m, judgeState, nil
-	}
 	stable, err := e.query(c, vars, progressive.Stable, now)
 	if err != nil {
 		return Measurement{}, judgeState, err
@@ -100,7 +109,7 @@ func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState js
 	}
 	sv, ok, why := usable(sres)
 	if !ok {
-		noData(&m, c, "no data for stable ("+why+")")
+		noData(&m, c, "no data for stable ("+why+")", warming)
 		return m, judgeState, nil
 	}
 	m.Baseline = &sv
@@ -108,7 +117,7 @@ func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState js
 	m.Compared = &compared
 	suffix := fmt.Sprintf(" (canary %s, stable %s)", formatNumber(cv), formatNumber(sv))
 	if math.IsNaN(compared) {
-		noData(&m, c, fmt.Sprintf("no data (%s of canary and stable is NaN)%s", c.Baseline.Mode, suffix))
+		noData(&m, c, fmt.Sprintf("no data (%s of canary and stable is NaN)%s", c.Baseline.Mode, suffix), false)
 		return m, judgeState, nil
 	}
 	judgeBounds(&m, c, c.Name+" "+string(c.Baseline.Mode), compared, suffix)
@@ -117,7 +126,7 @@ func (e *Engine) measure(ctx context.Context, c progressive.Check, judgeState js
 
 // judge takes the measurement of a statistical check.
 func (e *Engine) judge(ctx context.Context, c progressive.Check, m Measurement, src progressive.MetricSource,
-	canary progressive.Query, judgeState json.RawMessage, vars Vars, startedAt, now time.Time) (Measurement, json.RawMessage, error) {
+	canary progressive.Query, judgeState json.RawMessage, vars Vars, startedAt, now time.Time, warming bool) (Measurement, json.RawMessage, error) {
 	j := e.judges[c.Judge.Kind]
 	if j == nil {
 		return Measurement{}, judgeState, fmt.Errorf("check %q: unknown judge kind %q; %s: %w",
@@ -157,7 +166,7 @@ func (e *Engine) judge(ctx context.Context, c progressive.Check, m Measurement, 
 			if reason == "" {
 				reason = "no data (" + describeStatus(jm.Status) + ")"
 			}
-			noData(&jm, c, reason)
+			noData(&jm, c, reason, warming)
 		}
 	case jm.Outcome == OutcomePass, jm.Outcome == OutcomeFail, jm.Outcome == OutcomeInconclusive:
 	default:
@@ -221,7 +230,13 @@ func describeStatus(s progressive.ResultStatus) string {
 }
 
 // noData applies the check's NoData policy: inconclusive or fail, never pass.
-func noData(m *Measurement, c progressive.Check, reason string) {
+// During the warm-up it waits instead.
+func noData(m *Measurement, c progressive.Check, reason string, warming bool) {
+	if warming {
+		m.Outcome = OutcomeWaiting
+		m.Reason = reason + ", waiting for data (warm-up)"
+		return
+	}
 	if c.NoData == progressive.NoDataFail {
 		m.Outcome = OutcomeFail
 		m.Reason = reason + ", counted as a failure (noData: fail)"
@@ -247,7 +262,7 @@ func judgeBounds(m *Measurement, c progressive.Check, label string, v float64, s
 	n := formatNumber(v)
 	switch {
 	case math.IsNaN(v):
-		noData(m, c, "no data (NaN)"+suffix)
+		noData(m, c, "no data (NaN)"+suffix, false)
 	case c.Max != nil && v > *c.Max:
 		m.Outcome = OutcomeFail
 		m.Reason = fmt.Sprintf("%s %s > max %s%s", label, n, formatNumber(*c.Max), suffix)
@@ -268,4 +283,40 @@ func judgeBounds(m *Measurement, c progressive.Check, label string, v float64, s
 		m.Outcome = OutcomeInconclusive
 		m.Reason = "no thresholds to compare " + label + " " + n + " with"
 	}
+}
+
+// samples asks how many samples stand behind the canary value m holds. Too few
+// (or none) make m wait during the warm-up and inconclusive after it: a handful
+// of requests can neither pass nor fail a threshold. enough is false when m is
+// final; err only for what stops the analysis.
+func (e *Engine) samples(ctx context.Context, c progressive.Check, src progressive.MetricSource, vars Vars, now time.Time, m *Measurement, warming bool) (enough bool, err error) {
+	q, err := e.query(progressive.Check{Name: c.Name, Query: c.Samples.Query, Interval: c.Interval}, vars, progressive.Canary, now)
+	if err != nil {
+		return false, fmt.Errorf("check %q: samples query: %w", c.Name, err)
+	}
+	res, err := src.Query(ctx, q)
+	if err != nil {
+		if err := stopping(ctx, c, progressive.Canary, err); err != nil {
+			return false, fmt.Errorf("samples query: %w", err)
+		}
+		unavailable(m, "samples query: ", err)
+		return false, nil
+	}
+	n, ok, _ := usable(res)
+	if !ok {
+		n = 0
+	}
+	m.Samples = &n
+	if n >= c.Samples.Min {
+		return true, nil
+	}
+	reason := fmt.Sprintf("not enough data: %s samples < min %s (value %s)", formatNumber(n), formatNumber(c.Samples.Min), formatNumber(m.Value))
+	if warming {
+		m.Outcome = OutcomeWaiting
+		m.Reason = reason + ", waiting for data (warm-up)"
+		return false, nil
+	}
+	m.Outcome = OutcomeInconclusive
+	m.Reason = reason
+	return false, nil
 }

@@ -26,6 +26,12 @@ const (
 	// OutcomeInconclusive means the measurement could not tell: no data or NaN under
 	// the default NoData policy, or a transient error from the metric source.
 	OutcomeInconclusive Outcome = "inconclusive"
+	// OutcomeWaiting means there was not enough data yet to judge, during the
+	// check's warm-up: no series at all (a fresh canary's error counter exists
+	// only after its first error) or fewer samples than Check.Samples.Min. It is
+	// not a pass (the step cannot pass on it) and does not count toward the
+	// inconclusive limit; after the warm-up the same answer is inconclusive.
+	OutcomeWaiting Outcome = "waiting"
 )
 
 // Measurement is one observation of one check, as it goes into the decision record.
@@ -47,6 +53,9 @@ type Measurement struct {
 	Status progressive.ResultStatus
 	// Value is the canary value; NaN when there is none (no data, NaN, an error).
 	Value float64
+	// Samples is the sample count behind the value, for checks with
+	// Check.Samples.
+	Samples *float64
 	// Baseline is the stable value, for baseline checks.
 	Baseline *float64
 	// Compared is the ratio or difference of canary and stable, for baseline
@@ -72,6 +81,7 @@ type measurementJSON struct {
 	Query    string                   `json:"query,omitempty"`
 	Status   progressive.ResultStatus `json:"status,omitempty"`
 	Value    jsonFloat                `json:"value"`
+	Samples  *jsonFloat               `json:"samples,omitempty"`
 	Baseline *jsonFloat               `json:"baseline,omitempty"`
 	Compared *jsonFloat               `json:"compared,omitempty"`
 	Outcome  Outcome                  `json:"outcome"`
@@ -90,6 +100,7 @@ func (m Measurement) MarshalJSON() ([]byte, error) {
 		Query:    m.Query,
 		Status:   m.Status,
 		Value:    jsonFloat(m.Value),
+		Samples:  (*jsonFloat)(m.Samples),
 		Baseline: (*jsonFloat)(m.Baseline),
 		Compared: (*jsonFloat)(m.Compared),
 		Outcome:  m.Outcome,
@@ -118,6 +129,7 @@ func (m *Measurement) UnmarshalJSON(data []byte) error {
 		Query:    w.Query,
 		Status:   w.Status,
 		Value:    float64(w.Value),
+		Samples:  (*float64)(w.Samples),
 		Baseline: (*float64)(w.Baseline),
 		Compared: (*float64)(w.Compared),
 		Outcome:  w.Outcome,

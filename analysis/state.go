@@ -28,8 +28,15 @@ type CheckState struct {
 	ConsecutiveInconclusives int `json:"consecutiveInconclusives"`
 	// Warnings counts failing measurements of a warn-severity check.
 	Warnings int `json:"warnings"`
+	// Waiting counts measurements that found not enough data during the
+	// check's warm-up (OutcomeWaiting); they touch no other counter.
+	Waiting int `json:"waiting,omitempty"`
 	// Last is the outcome of the latest measurement; empty before the first.
 	Last Outcome `json:"last,omitempty"`
+	// LastAt is when the latest measurement was taken. A step passes only on
+	// measurements taken at or after its deadline, so that the end of the soak
+	// is measured too.
+	LastAt time.Time `json:"lastAt,omitzero"`
 	// NextDue is when the check is measured next.
 	NextDue time.Time `json:"nextDue"`
 	// Done is set when a fail-severity check has failed (its failure limit or
@@ -43,8 +50,13 @@ type CheckState struct {
 // State is the state of one analysis step: when it started, when it may pass, and
 // the counters of each check, in the order of the checks.
 type State struct {
-	StartedAt time.Time    `json:"startedAt"`
-	Deadline  time.Time    `json:"deadline"`
+	StartedAt time.Time `json:"startedAt"`
+	Deadline  time.Time `json:"deadline"`
+	// LiveSince anchors the checks' warm-up (progressive.Check.WarmUp): when the
+	// canary began to be analysed in this rollout. The runner sets it to the start
+	// of the rollout's first analysis step, so a later step gets no new warm-up;
+	// zero means StartedAt.
+	LiveSince time.Time    `json:"liveSince,omitzero"`
 	Checks    []CheckState `json:"checks"`
 }
 
@@ -55,7 +67,7 @@ const (
 	// VerdictRunning means no conclusion yet: call Tick again at TickResult.NextDue.
 	VerdictRunning Verdict = "running"
 	// VerdictPass means the deadline has come and every fail-severity check's
-	// latest measurement passed.
+	// latest measurement, taken at or after the deadline, passed.
 	VerdictPass Verdict = "pass"
 	// VerdictFail means a fail-severity check crossed its failure limit.
 	VerdictFail Verdict = "fail"

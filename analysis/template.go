@@ -100,7 +100,7 @@ func trimTemplateError(err error) string {
 // ("checks[1].query"); nil when every template is sound.
 func ValidateTemplates(checks []progressive.Check) error {
 	var p progressive.Problems
-	sample := Vars{Namespace: "namespace", Service: "service", CanaryVersion: "canary", StableVersion: "stable"}
+	sample := sampleVars()
 	for i, c := range checks {
 		field := fmt.Sprintf("checks[%d].query", i)
 		t, err := template.New(c.Name).Option("missingkey=error").Parse(c.Query)

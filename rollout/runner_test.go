@@ -48,8 +48,18 @@ func TestCanaryHealthyIsPromoted(t *testing.T) {
 	assert.Equal(t, rollout.OutcomePromoted, rec.Impact.Outcome)
 	assert.Equal(t, 50.0, rec.Impact.MaxCanaryWeight)
 	assert.Equal(t, 30*time.Minute, time.Duration(rec.Impact.Duration), "two 15-minute soaks")
-	// 16 ticks of each of 3 checks per soak: at 0, 1, ..., 15 minutes.
-	assert.Equal(t, 2*16*3, len(rec.Observations))
+	// 15 ticks of each of 3 checks per soak: at 1, 2, ..., 15 minutes (the 1m
+	// window of the first lies after the weight change).
+	assert.Equal(t, 2*15*3, len(rec.Observations))
+	for _, m := range rec.Observations {
+		var changed time.Time
+		for _, d := range rec.Decisions {
+			if d.Action == "route" && d.Time.Before(m.Time) {
+				changed = d.Time
+			}
+		}
+		assert.False(t, m.Time.Before(changed.Add(time.Minute)), "measured at %s, within a 1m window of the weight change at %s", m.Time, changed)
+	}
 	for _, m := range rec.Observations {
 		if m.Severity != progressive.SeverityWarn {
 			assert.Equal(t, analysis.OutcomePass, m.Outcome, "%+v", m)

@@ -76,6 +76,10 @@ type Applied struct {
 	MaxCanaryWeight float64 `json:"maxCanaryWeight,omitempty"`
 	// MaxFlagPercent is the largest flag share written.
 	MaxFlagPercent float64 `json:"maxFlagPercent,omitempty"`
+	// AnalysedSince is when the rollout's first analysis step began: the
+	// anchor of every check's warm-up (progressive.Check.WarmUp), so that only a
+	// fresh canary may be silent for a while, not one at its third weight.
+	AnalysedSince time.Time `json:"analysedSince,omitzero"`
 }
 
 // StepState is the progress of the step in flight.

@@ -227,6 +227,10 @@ func (x *exec) analyze(ctx context.Context, a progressive.AnalyzeStep) (stepOutc
 	checks := x.st.Plan.ChecksFor(a)
 	if x.st.Step.Analysis == nil {
 		s := x.r.engine.Begin(checks, x.st.Step.StartedAt, x.st.Step.StartedAt.Add(a.Duration))
+		if x.st.Applied.AnalysedSince.IsZero() {
+			x.st.Applied.AnalysedSince = x.st.Step.StartedAt
+		}
+		s.LiveSince = x.st.Applied.AnalysedSince
 		x.st.Step.Analysis = &s
 		x.st.Step.Applied = true
 	}
