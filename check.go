@@ -121,11 +121,11 @@ type SampleSize struct {
 	Min float64 `json:"min"`
 }
 
-// MinSamplesFor is the least sample count at which a single bad event cannot push
-// a ratio over max, where scale is what the query multiplies the ratio by (100
-// for a percentage, 1 for a fraction): one error in 100 requests reads 1%, so a
-// "max 1%" check needs at least 101 requests to tell one error from a
-// regression. It returns 0 when max is not positive.
+// MinSamplesFor is the least sample count at which a single bad event reads
+// strictly below max, where scale is what the query multiplies the ratio by (100
+// for a percentage, 1 for a fraction): one error in 100 requests reads exactly
+// 1%, so a "max 1%" check needs 101 requests before one error stops being a
+// coin toss at the threshold. It returns 0 when max is not a positive number.
 func MinSamplesFor(max, scale float64) float64 {
 	if max <= 0 || scale <= 0 || math.IsInf(max, 0) || math.IsNaN(max) {
 		return 0

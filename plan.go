@@ -222,6 +222,9 @@ type Plan struct {
 	Steps  []Step     `json:"steps"`
 	// OnInconclusive: rollback (default) or hold.
 	OnInconclusive InconclusivePolicy `json:"onInconclusive,omitempty"`
+	// Traffic, when set, is the request rate the service is expected to serve;
+	// Explain warns where a weight cannot support a check's threshold.
+	Traffic *TrafficEstimate `json:"traffic,omitempty"`
 }
 
 // ChecksFor returns the checks an analysis step measures.

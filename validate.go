@@ -2,6 +2,7 @@ package progressive
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 )
@@ -24,6 +25,9 @@ func (p Plan) Validate() error {
 	}
 	validateChecks(&pr, "checks", p.Checks)
 	validateHooks(&pr, p.Hooks)
+	if p.Traffic != nil && !(p.Traffic.RequestsPerSecond >= 0 && p.Traffic.RequestsPerSecond < math.Inf(1)) {
+		pr.Add("traffic.requestsPerSecond", p.Traffic.RequestsPerSecond, "must be a number of at least 0")
+	}
 	if len(p.Steps) == 0 {
 		pr.Add("steps", nil, "a plan needs at least one step")
 	}

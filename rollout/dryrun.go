@@ -44,6 +44,14 @@ type DryRunReport struct {
 	Explanation string        `json:"explanation"`
 	Queries     []QueryAnswer `json:"queries"`
 	Steps       []Rehearsal   `json:"steps"`
+	// Warnings are Lint's, and the weights at which the request rate measured
+	// now (through the checks' samples queries, on the stable side that serves
+	// everything before the rollout) leaves a check too few requests. They do
+	// not make the report fail.
+	Warnings []progressive.Warning `json:"warnings,omitempty"`
+	// MeasuredRequestsPerSecond is that rate; zero when no check has a samples
+	// query or none answered.
+	MeasuredRequestsPerSecond float64 `json:"measuredRequestsPerSecond,omitempty"`
 }
 
 // OK reports whether every query answered and every rehearsed write was accepted.
@@ -79,6 +87,11 @@ func (r *Runner) DryRun(ctx context.Context, plan progressive.Plan) (DryRunRepor
 			report.Queries = append(report.Queries, r.ask(ctx, plan, c, v, role, now))
 		}
 	}
+	report.Warnings = Lint(plan)
+	report.MeasuredRequestsPerSecond = r.measureTraffic(ctx, plan, v, now)
+	if rps := report.MeasuredRequestsPerSecond; rps > 0 {
+		report.Warnings = append(report.Warnings, trafficWarnings(plan, rps, "measured")...)
+	}
 	deployed := false
 	for i, s := range plan.Steps {
 		reh := r.rehearse(ctx, plan, i, s, deployed)
@@ -108,6 +121,27 @@ func (r *Runner) ask(ctx context.Context, plan progressive.Plan, c progressive.C
 	}
 	ans.Status, ans.Value = res.Status, res.Value
 	return ans
+}
+
+// measureTraffic asks every check's samples query for the stable side, which
+// carries all traffic before a rollout, and turns the largest count into
+// requests per second over the check's window.
+func (r *Runner) measureTraffic(ctx context.Context, plan progressive.Plan, v analysis.Vars, now time.Time) float64 {
+	best := 0.0
+	for _, c := range allChecks(plan) {
+		if c.Samples == nil {
+			continue
+		}
+		sc := progressive.Check{Name: c.Name, Query: c.Samples.Query, Interval: c.Interval, Metrics: c.Metrics}
+		ans := r.ask(ctx, plan, sc, v, progressive.Stable, now)
+		if ans.Error != "" || ans.Status != progressive.StatusValue || !(ans.Value > 0) {
+			continue
+		}
+		if w := analysis.Window(c, v); w > 0 {
+			best = max(best, ans.Value/w.Seconds())
+		}
+	}
+	return best
 }
 
 func inDryRun(p any) bool {

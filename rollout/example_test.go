@@ -73,14 +73,14 @@ func ExampleExplain() {
 	//
 	// T+0        1. deploy v7 as the canary with 1 pod(s), wait until ready (up to 10m)
 	// T+0        2. weight-10: send 10% of traffic to the canary, verified by reading the routes back
-	// T+0        3. analyze for 10m: error-rate <= 1 every 1m, fails after 1 failed measurement(s)
+	// T+0        3. analyze for 10m (first measurement at +1m, once its window holds only this step's traffic; the end of the soak is measured too): error-rate <= 1 every 1m, fails after 1 failed measurement(s)
 	// T+10m      4. promote: stable takes v7, wait until ready
 	// T+10m      5. finalize: all traffic to stable (now running the release), remove canary routes, scale the canary to 0
 	// T+10m      done: v7 serves all traffic
 	//
 	// Rollback is automatic when:
 	//   - check error-rate <= 1 every 1m, fails after 1 failed measurement(s)
-	//   - no data, NaN or an unreachable metrics backend 3 times in a row for a check (then: rollback; never a promotion)
+	//   - no data, NaN or an unreachable metrics backend 3 times in a row for a check, counting no data only after the check's warm-up (then: rollback; never a promotion)
 	//   - the canary is not ready in time
 	//   - a person calls Rollback or Abort
 	// Rollback restores: all traffic to stable in one write, read back; canary scaled to 0, stable untouched.

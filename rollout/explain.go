@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/analysis"
 )
 
 // Explain renders a plan as the timeline a person reads before approving it: what
@@ -17,7 +18,7 @@ func Explain(plan progressive.Plan) string {
 	if plan.Reason != "" {
 		fmt.Fprintf(&b, "Why: %s\n", plan.Reason)
 	}
-	fmt.Fprintf(&b, "Least duration when healthy: %s\n\n", formatDuration(plan.TotalDuration()))
+	fmt.Fprintf(&b, "Least duration when healthy: %s\n\n", formatDuration(leastDuration(plan)))
 	for _, h := range plan.Hooks {
 		if h.Phase == progressive.HookPreRollout {
 			fmt.Fprintf(&b, "%-10s %s\n", "T+0", "pre-rollout hook "+describeHook(h))
@@ -30,7 +31,7 @@ func Explain(plan progressive.Plan) string {
 		case s.Pause != nil:
 			at += s.Pause.Duration
 		case s.Analyze != nil:
-			at += s.Analyze.Duration
+			at += max(s.Analyze.Duration, firstMeasurement(plan, plan.ChecksFor(*s.Analyze)))
 		}
 	}
 	fmt.Fprintf(&b, "%-10s done: %s serves all traffic\n", "T+"+formatDuration(at), plan.Release)
@@ -46,7 +47,28 @@ func Explain(plan progressive.Plan) string {
 	b.WriteString("Rollback restores: ")
 	b.WriteString(strings.Join(rollbackRestores(plan), "; "))
 	b.WriteString(".\n")
+	if ws := Lint(plan); len(ws) > 0 {
+		b.WriteString("\nWarnings:\n")
+		for _, w := range ws {
+			fmt.Fprintf(&b, "  - %s\n", w)
+		}
+	}
 	return b.String()
+}
+
+// leastDuration is how long a healthy rollout takes at least: pauses, and each
+// analysis step's soak or its checks' first measurement, whichever comes later.
+func leastDuration(plan progressive.Plan) time.Duration {
+	var d time.Duration
+	for _, s := range plan.Steps {
+		switch {
+		case s.Pause != nil:
+			d += s.Pause.Duration
+		case s.Analyze != nil:
+			d += max(s.Analyze.Duration, firstMeasurement(plan, plan.ChecksFor(*s.Analyze)))
+		}
+	}
+	return d
 }
 
 func explainSteps(plan progressive.Plan) []string {
@@ -90,7 +112,7 @@ func describeAction(plan progressive.Plan, s progressive.Step) string {
 		for _, c := range checks {
 			parts = append(parts, describeCheck(c))
 		}
-		return fmt.Sprintf("analyze for %s: %s", formatDuration(s.Analyze.Duration), strings.Join(parts, "; "))
+		return fmt.Sprintf("analyze for %s (%s): %s", formatDuration(s.Analyze.Duration), describeFirstMeasurements(plan, checks), strings.Join(parts, "; "))
 	case s.Approval != nil:
 		if s.Approval.Timeout > 0 {
 			return fmt.Sprintf("wait for approval at gate %q (roll back if none within %s)", s.Approval.Gate, formatDuration(s.Approval.Timeout))
@@ -107,6 +129,21 @@ func describeAction(plan progressive.Plan, s progressive.Step) string {
 		return "finalize: all traffic to stable (now running the release), remove canary routes, scale the canary to 0"
 	}
 	return "invalid step"
+}
+
+// describeFirstMeasurements says when the step's checks are first measured: once
+// their windows hold only the traffic of this step.
+func describeFirstMeasurements(plan progressive.Plan, checks []progressive.Check) string {
+	var firsts []string
+	seen := map[time.Duration]bool{}
+	for _, c := range checks {
+		f := analysis.FirstMeasurement(c, vars(plan, ""))
+		if !seen[f] {
+			seen[f] = true
+			firsts = append(firsts, "+"+formatDuration(f))
+		}
+	}
+	return "first measurement at " + strings.Join(firsts, ", ") + ", once its window holds only this step's traffic; the end of the soak is measured too"
 }
 
 func describeRoutes(r progressive.Routes) string {
@@ -180,7 +217,7 @@ func rollbackTriggers(plan progressive.Plan) []string {
 		if plan.OnInconclusive == progressive.HoldOnInconclusive {
 			policy = "hold"
 		}
-		out = append(out, fmt.Sprintf("no data, NaN or an unreachable metrics backend %d times in a row for a check (then: %s; never a promotion)", progressive.DefaultInconclusiveLimit, policy))
+		out = append(out, fmt.Sprintf("no data, NaN or an unreachable metrics backend %d times in a row for a check, counting no data only after the check's warm-up (then: %s; never a promotion)", progressive.DefaultInconclusiveLimit, policy))
 	}
 	for _, s := range plan.Steps {
 		switch {

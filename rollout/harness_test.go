@@ -39,6 +39,9 @@ type world struct {
 	gates *rollout.Gates
 	hooks map[string]rollout.Hook
 	obs   []rollout.Observer
+	// metrics and router, when set, replace the simulator's.
+	metrics progressive.MetricSource
+	router  progressive.TrafficRouter
 }
 
 func newWorld(t *testing.T) *world {
@@ -64,8 +67,8 @@ func (w *world) runner() *rollout.Runner {
 	w.t.Helper()
 	r, err := rollout.New(rollout.Options{
 		Providers: rollout.Providers{
-			Routers:   []progressive.TrafficRouter{w.env.Router},
-			Metrics:   []progressive.MetricSource{w.env.Metrics},
+			Routers:   []progressive.TrafficRouter{w.trafficRouter()},
+			Metrics:   []progressive.MetricSource{w.metricSource()},
 			Flags:     []progressive.FlagStore{w.env.Flags},
 			Workloads: []progressive.Workload{w.env.Workload},
 			Hooks:     w.hooks,
@@ -154,4 +157,18 @@ func decisions(st rollout.State, action string) []rollout.Decision {
 		}
 	}
 	return out
+}
+
+func (w *world) metricSource() progressive.MetricSource {
+	if w.metrics != nil {
+		return w.metrics
+	}
+	return w.env.Metrics
+}
+
+func (w *world) trafficRouter() progressive.TrafficRouter {
+	if w.router != nil {
+		return w.router
+	}
+	return w.env.Router
 }

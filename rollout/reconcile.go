@@ -233,6 +233,10 @@ func (x *exec) advance(ctx context.Context, step progressive.Step) error {
 	st := x.st
 	st.Record.Impact.StepsCompleted++
 	x.emit(ctx, Event{Type: EventStepCompleted, Message: "completed: " + describeStep(st.Plan, step)})
+	// The next step starts when this one completed, after its write was read
+	// back, not when this reconcile began: an analysis step's windows are placed
+	// after that instant.
+	x.now = x.r.opts.Clock.Now()
 	st.Step = StepState{Index: st.Step.Index + 1, StartedAt: x.now}
 	if st.Step.Index >= len(st.Plan.Steps) {
 		return x.succeed(ctx)
