@@ -111,14 +111,16 @@ func (a App) selector() string {
 // without a 5xx over the window, at least min.
 func (a App) SuccessRate(min float64) progressive.Check {
 	a = a.withDefaults()
-	return check(NameSuccessRate, ratio(a.Requests, a.selector(), fmt.Sprintf(`%s!~"5.."`, a.CodeLabel), a.Window), &min, nil)
+	c := check(NameSuccessRate, ratio(a.Requests, a.selector(), fmt.Sprintf(`%s!~"5.."`, a.CodeLabel), a.Window), &min, nil)
+	return withSamples(c, a.Requests, a.selector(), a.Window, 100-min)
 }
 
 // ErrorRate returns the check "error-rate": the percent of requests answered
 // with a 5xx over the window, at most max.
 func (a App) ErrorRate(max float64) progressive.Check {
 	a = a.withDefaults()
-	return check(NameErrorRate, ratio(a.Requests, a.selector(), fmt.Sprintf(`%s=~"5.."`, a.CodeLabel), a.Window), nil, &max)
+	c := check(NameErrorRate, ratio(a.Requests, a.selector(), fmt.Sprintf(`%s=~"5.."`, a.CodeLabel), a.Window), nil, &max)
+	return withSamples(c, a.Requests, a.selector(), a.Window, max)
 }
 
 // Latency returns the check "latency-p<quantile>": the quantile of request
@@ -181,13 +183,15 @@ func (i Istio) selector() string {
 // SuccessRate returns the check "success-rate" over istio_requests_total.
 func (i Istio) SuccessRate(min float64) progressive.Check {
 	i = i.withDefaults()
-	return check(NameSuccessRate, ratio("istio_requests_total", i.selector(), `response_code!~"5.*"`, i.Window), &min, nil)
+	c := check(NameSuccessRate, ratio("istio_requests_total", i.selector(), `response_code!~"5.*"`, i.Window), &min, nil)
+	return withSamples(c, "istio_requests_total", i.selector(), i.Window, 100-min)
 }
 
 // ErrorRate returns the check "error-rate" over istio_requests_total.
 func (i Istio) ErrorRate(max float64) progressive.Check {
 	i = i.withDefaults()
-	return check(NameErrorRate, ratio("istio_requests_total", i.selector(), `response_code=~"5.*"`, i.Window), nil, &max)
+	c := check(NameErrorRate, ratio("istio_requests_total", i.selector(), `response_code=~"5.*"`, i.Window), nil, &max)
+	return withSamples(c, "istio_requests_total", i.selector(), i.Window, max)
 }
 
 // Latency returns the check "latency-p<quantile>" over
@@ -285,6 +289,20 @@ func Monitor(requests Requests, cpu Kubernetes) []progressive.Check {
 func ratio(metric, sel, match, window string) string {
 	return fmt.Sprintf(`100 * (sum(rate(%s{%s,%s}[%s])) or vector(0)) / sum(rate(%s{%s}[%s]))`,
 		metric, sel, match, window, metric, sel, window)
+}
+
+// withSamples gives a ratio check its minimum sample size: the requests of the
+// window, at least as many as one error needs to read below the threshold
+// (progressive.MinSamplesFor). errorMax is the largest error percentage the
+// check allows (100 - min for a success rate).
+func withSamples(c progressive.Check, metric, sel, window string, errorMax float64) progressive.Check {
+	if n := progressive.MinSamplesFor(errorMax, 100); n > 0 {
+		c.Samples = &progressive.SampleSize{
+			Query: fmt.Sprintf(`sum(increase(%s{%s}[%s]))`, metric, sel, window),
+			Min:   n,
+		}
+	}
+	return c
 }
 
 func check(name, query string, min, max *float64) progressive.Check {

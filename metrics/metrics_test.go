@@ -125,3 +125,22 @@ func TestMonitor(t *testing.T) {
 		assert.NoError(t, analysis.ValidateTemplates(checks))
 	}
 }
+
+func TestRatioChecksCarryTheirSampleSize(t *testing.T) {
+	c := metrics.ErrorRate(1)
+	require.NotNil(t, c.Samples)
+	assert.Equal(t, 101.0, c.Samples.Min, "one error among 101 requests reads below 1%")
+	assert.Equal(t, `sum(increase(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}",version="{{.Version}}"}[{{.Interval}}]))`, c.Samples.Query)
+
+	s := metrics.SuccessRate(99.5)
+	require.NotNil(t, s.Samples)
+	assert.Equal(t, 201.0, s.Samples.Min, "a 99.5% success rate allows 0.5% errors")
+
+	i := metrics.Istio{}.ErrorRate(5)
+	require.NotNil(t, i.Samples)
+	assert.Equal(t, 21.0, i.Samples.Min)
+	assert.Contains(t, i.Samples.Query, "increase(istio_requests_total{")
+
+	assert.Nil(t, metrics.LatencyP95(500).Samples, "a latency quantile is not a ratio of requests")
+	assert.NoError(t, c.Validate())
+}

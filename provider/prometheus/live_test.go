@@ -58,13 +58,14 @@ func liveEnv(t testing.TB) (*promtest.App, *promtest.Server) {
 	return live.app, live.prom
 }
 
-// Test settings: a measurement every 2s over a 10s rate window, the first 3s
-// after an analysis step begins (the canary's first series need two scrapes), a
-// soak of 8s at 50% of the traffic.
+// Test settings: a measurement every 2s over a 10s rate window, the first 10s
+// after an analysis step begins (once the window holds only the canary's
+// traffic; the initial delay is shorter), a soak of 20s at 50% of the traffic,
+// so that several measurements follow the first.
 const (
 	testInterval     = 2 * time.Second
 	testInitialDelay = 3 * time.Second
-	testSoak         = 8 * time.Second
+	testSoak         = 20 * time.Second
 	testWindow       = "10s"
 )
 
