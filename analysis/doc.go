@@ -31,8 +31,46 @@
 // # Measurements
 //
 // Tick measures every check that is due (NextDue <= now), at most once per Tick,
-// and then makes it due again one Interval later (Check.WithDefaults: 1m). A check
-// is first due InitialDelay after Begin.
+// and then makes it due again one Interval later (Check.WithDefaults: 1m).
+//
+// # Each weight is judged on its own traffic
+//
+// A measurement is evidence only about the traffic its query looked at. A
+// rate(...[10s]) taken a moment after the canary went from 10% to 20% describes
+// the 10% canary, and a simulator that answers instantly at the new weight
+// cannot show it; Prometheus can. So every check has a window (Window: the
+// longest range selector of its rendered query plus its offset, Check.Window when
+// set, the interval when the query has none), and:
+//
+//   - a check is first due once its window lies entirely after the step began
+//     (FirstMeasurement: the larger of InitialDelay and the window). The runner
+//     begins an analysis step when the previous step's write was read back, so a
+//     10s window with a 10s interval is first measured at T+10s;
+//   - the end of the soak is always measured: a measurement never falls due after
+//     the deadline when the previous one came before it, and the step passes only
+//     on measurements taken at or after the deadline. A step whose soak is shorter
+//     than its window lasts as long as the window (rollout.Explain says so).
+//
+// # Warm-up and sample size
+//
+// A fresh canary has no 5xx series until its first error: a ratio written as
+// Flagger writes it (errors / requests) is empty until then, exactly like a canary
+// that serves nothing. Missing data is never a pass, but a canary that has not yet
+// produced a series is not an outage either. During a check's warm-up
+// (Check.WarmUp, default three windows, counted from State.LiveSince: the runner's
+// first analysis step of the rollout, so a later weight gets none) no data is
+// OutcomeWaiting: it neither passes nor counts toward the inconclusive limit, and
+// the step cannot pass on it. After the warm-up, no data counts as the NoData
+// policy says. Lint recognises such ratios and says how to write them
+// (or on() vector(0)); package metrics already does.
+//
+// Low traffic turns a threshold into a coin toss: at 70 requests one error reads
+// 1.4%, over a 1% threshold. A check with Samples names the request count behind
+// its value and the least that can support its threshold
+// (progressive.MinSamplesFor); with fewer, the measurement waits during the
+// warm-up and is inconclusive after it, never a pass and never a failure.
+// rollout.Lint and Explain warn, from Plan.Traffic, where a weight cannot reach
+// that count, and rollout.Runner.DryRun from the rate it measures.
 //
 // A threshold check renders its query for the canary role and asks its
 // MetricSource for the value at now (progressive.Query with Role canary and Target
