@@ -140,8 +140,10 @@ func TestReplayIncident(t *testing.T) {
 		// The window (t-1m, t] holds only incident samples from 12:31 on.
 		assert.Equal(t, errorsFrom.Add(time.Minute), at, "the first minute whose window is all incident")
 		assert.Contains(t, res.Reason, "error-rate 5 > max 1")
-		require.Len(t, ms, 12)
-		for _, m := range ms[:11] {
+		// Measured from 12:21, once the 1m window lies after the start, to 12:31.
+		require.Len(t, ms, 11)
+		assert.Equal(t, replayStart.Add(21*time.Minute), ms[0].Time)
+		for _, m := range ms[:10] {
 			assert.Equal(t, analysis.OutcomePass, m.Outcome, m.Reason)
 			assert.InDelta(t, 0.2, m.Value, 1e-9)
 		}
