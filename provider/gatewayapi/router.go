@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/kubeclient"
 )
 
 // Name is the provider name plans refer to.
@@ -97,10 +98,17 @@ var (
 )
 
 // New returns a Router using cfg.
+//
+// A cfg without a rate limit (QPS 0 and no RateLimiter) gets 50 requests per
+// second with bursts of 100 instead of client-go's 5 and 10: the router's
+// client is shared by every rollout it drives, and client-go's default
+// throttles a process driving many of them. A caller that sets QPS or a
+// RateLimiter keeps theirs; cfg itself is not modified.
 func New(cfg *rest.Config, opts Options) (*Router, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("gatewayapi: rest.Config must not be nil: %w", progressive.ErrInvalid)
 	}
+	cfg = kubeclient.WithDefaultRateLimit(cfg)
 	cs, err := versioned.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("gatewayapi: %w: %w", err, progressive.ErrInvalid)

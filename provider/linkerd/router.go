@@ -14,6 +14,7 @@ import (
 	smiclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/kubeclient"
 	"github.com/agentops/progressive/provider/gatewayapi"
 )
 
@@ -64,10 +65,17 @@ var (
 )
 
 // New returns a Router using cfg.
+//
+// A cfg without a rate limit (QPS 0 and no RateLimiter) gets 50 requests per
+// second with bursts of 100 instead of client-go's 5 and 10: the router's
+// clients are shared by every rollout it drives, and client-go's default
+// throttles a process driving many of them. A caller that sets QPS or a
+// RateLimiter keeps theirs; cfg itself is not modified.
 func New(cfg *rest.Config, opts Options) (*Router, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("linkerd: rest.Config must not be nil: %w", progressive.ErrInvalid)
 	}
+	cfg = kubeclient.WithDefaultRateLimit(cfg)
 	if opts.Mode == "" {
 		opts.Mode = ModeGatewayAPI
 	}
