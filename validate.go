@@ -166,9 +166,22 @@ func validateChecks(pr *Problems, path string, checks []Check) {
 	}
 }
 
+// validateHooks checks each lifecycle hook and that names are unique: the runner
+// remembers which hooks ran by phase and name, so a second "gate" would never run
+// and the rollout would succeed without it.
 func validateHooks(pr *Problems, hooks []HookSpec) {
+	first := map[string]int{}
 	for i, h := range hooks {
-		pr.Merge(fieldIndex("hooks", i), validateHook(h, true))
+		f := fieldIndex("hooks", i)
+		pr.Merge(f, validateHook(h, true))
+		if h.Name == "" {
+			continue
+		}
+		if j, ok := first[h.Name]; ok {
+			pr.Add(f+".name", h.Name, "is already the name of hooks[%d]; each hook needs its own name", j)
+			continue
+		}
+		first[h.Name] = i
 	}
 }
 

@@ -150,3 +150,20 @@ func FuzzPlanValidate(f *testing.F) {
 		}
 	})
 }
+
+// Two pre-promotion hooks both named "gate" (a notification and a smoke test):
+// the runner remembers hooks by phase and name, so the second never ran and the
+// rollout succeeded without it. Duplicate names are refused.
+func TestDuplicateHookNamesAreRefused(t *testing.T) {
+	p := validPlan()
+	p.Hooks = []progressive.HookSpec{
+		{Name: "gate", Phase: progressive.HookPrePromotion, URL: "https://notify.example.com/"},
+		{Name: "gate", Phase: progressive.HookPrePromotion, URL: "https://smoke.example.com/"},
+		{Name: "gate", Phase: progressive.HookOnRollback},
+		{Name: "other", Phase: progressive.HookOnRollback},
+	}
+	got := fields(t, p.Validate())
+	assert.Contains(t, got["hooks[1].name"], "already the name of hooks[0]")
+	assert.Contains(t, got["hooks[2].name"], "already the name of hooks[0]")
+	assert.NotContains(t, got, "hooks[3].name")
+}
