@@ -20,9 +20,9 @@ const maxTransitionsPerReconcile = 64
 func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
 	unlock := r.lock(id)
 	defer unlock()
-	st, err := r.opts.Store.Get(ctx, id)
+	st, err := r.load(ctx, id)
 	if err != nil {
-		return Result{}, fmt.Errorf("rollout %s: %w", id, err)
+		return Result{}, err
 	}
 	x := &exec{r: r, st: &st}
 	for i := 0; i < maxTransitionsPerReconcile; i++ {
