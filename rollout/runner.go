@@ -246,9 +246,22 @@ func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, err
 // Run drives rollout id until it ends or ctx is done, waiting on the runner's
 // clock between transitions. A held rollout keeps Run waiting for a command. Run
 // is also how a restarted process resumes: it continues from the stored state.
+//
+// When the plan's workload is a progressive.StatusWatcher, Run subscribes once
+// and, while a step waits for pods (deploy, scale, roll, promote), reconciles as
+// soon as the workload reports a change instead of at the next PollInterval: on
+// a cluster whose pods are ready at once, such a step takes well under a second
+// instead of a whole interval. It still polls, so a missed notification costs
+// only time.
 func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	wake := r.wakeChan(id)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	changed, plan := r.watchStatus(watchCtx, id)
 	for {
+		// Changes before this Reconcile are seen by its reads; only those during
+		// and after it should end the next wait early.
+		drain(changed)
 		res, err := r.Reconcile(ctx, id)
 		if err != nil && !progressive.IsTransient(err) {
 			st, _ := r.opts.Store.Get(ctx, id)
@@ -261,16 +274,83 @@ func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 		if err != nil || wait <= 0 {
 			wait = r.opts.PollInterval
 		}
+		early := err == nil && waitsForPods(plan, res)
 		timer := r.opts.Clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			st, _ := r.opts.Store.Get(context.WithoutCancel(ctx), id)
-			return st, ctx.Err()
-		case <-wake:
-			timer.Stop()
-		case <-timer.C():
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				st, _ := r.opts.Store.Get(context.WithoutCancel(ctx), id)
+				return st, ctx.Err()
+			case <-wake:
+				timer.Stop()
+				break waiting
+			case _, ok := <-changed:
+				switch {
+				case !ok:
+					// The watcher stopped (its provider closed): poll.
+					changed = nil
+				case early:
+					timer.Stop()
+					break waiting
+				}
+				// Otherwise the step waits for time or metrics, not pods.
+			case <-timer.C():
+				break waiting
+			}
 		}
+	}
+}
+
+// watchStatus subscribes to the status changes of rollout id's workload, when
+// it is a progressive.StatusWatcher, until ctx ends. It returns nil (Run polls)
+// when the plan needs no workload or the subscription fails, and the plan, whose
+// steps tell Run when a change matters.
+func (r *Runner) watchStatus(ctx context.Context, id string) (<-chan struct{}, progressive.Plan) {
+	st, err := r.opts.Store.Get(ctx, id)
+	if err != nil || st.Phase.Terminal() || !planNeeds(st.Plan).workload {
+		return nil, st.Plan
+	}
+	w, err := r.opts.Providers.workload(st.Plan)
+	if err != nil {
+		return nil, st.Plan
+	}
+	sw, ok := w.(progressive.StatusWatcher)
+	if !ok {
+		return nil, st.Plan
+	}
+	ch, err := sw.WatchStatus(ctx, st.Plan.Target)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.opts.Logger.Info("rollout: workload status notifications unavailable; polling",
+				"rollout", id, "workload", w.Name(), "pollInterval", r.opts.PollInterval, "err", err)
+		}
+		return nil, st.Plan
+	}
+	return ch, st.Plan
+}
+
+// waitsForPods reports whether the rollout, as Reconcile left it, waits for its
+// workload's pods: a progressing deploy, scale, roll or promote step. Only then
+// does a status change end Run's wait early; during a soak or an analysis it
+// would only cost a needless Reconcile.
+func waitsForPods(plan progressive.Plan, res Result) bool {
+	if res.Phase != PhaseProgressing || res.Step < 0 || res.Step >= len(plan.Steps) {
+		return false
+	}
+	switch plan.Steps[res.Step].Kind() {
+	case progressive.KindDeploy, progressive.KindScale, progressive.KindRoll, progressive.KindPromote:
+		return true
+	}
+	return false
+}
+
+// drain empties a notification channel without blocking (nil: nothing to do).
+func drain(c <-chan struct{}) {
+	select {
+	case <-c:
+	default:
 	}
 }
 
