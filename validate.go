@@ -18,6 +18,7 @@ func (p Plan) Validate() error {
 		pr.Add("name", nil, "must not be empty")
 	}
 	pr.Merge("target", p.Target.Validate())
+	pr.Merge("release", p.Release.Validate())
 	switch p.OnInconclusive {
 	case "", RollbackOnInconclusive, HoldOnInconclusive:
 	default:

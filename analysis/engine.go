@@ -379,23 +379,17 @@ func (e *Engine) Preflight(ctx context.Context, checks []progressive.Check, vars
 		if c.Baseline != nil || c.Judge != nil {
 			roles = append(roles, progressive.Stable)
 		}
-		for _, role := range roles {
-			q, err := e.query(c, vars, role, now)
-			if err != nil {
-				invalid = append(invalid, err)
-				break
+		asked := []progressive.Check{c}
+		if c.Samples != nil {
+			// The samples query is asked like the check's own, for the canary.
+			asked = append(asked, progressive.Check{Name: c.Name, Query: c.Samples.Query, Interval: c.Interval})
+		}
+		for i, ac := range asked {
+			if i > 0 {
+				roles = []progressive.Role{progressive.Canary}
 			}
-			if _, err := src.Query(ctx, q); err != nil {
-				switch {
-				case ctx.Err() != nil:
-					return fmt.Errorf("analysis preflight: %w", ctx.Err())
-				case errors.Is(err, progressive.ErrInvalid):
-					invalid = append(invalid, fmt.Errorf("check %q (%s query): %w", c.Name, role, err))
-				case errors.Is(err, progressive.ErrTransient):
-					transient = append(transient, fmt.Errorf("check %q (%s query): %w", c.Name, role, err))
-				default:
-					transient = append(transient, fmt.Errorf("check %q (%s query): %w: %w", c.Name, role, progressive.ErrTransient, err))
-				}
+			if err := e.preflightOne(ctx, ac, src, vars, roles, now, &invalid, &transient); err != nil {
+				return err
 			}
 		}
 	}
@@ -403,4 +397,32 @@ func (e *Engine) Preflight(ctx context.Context, checks []progressive.Check, vars
 		return errors.Join(invalid...)
 	}
 	return errors.Join(transient...)
+}
+
+// preflightOne asks one query of a check for roles, sorting what goes wrong into
+// invalid and transient; it returns only the end of ctx.
+func (e *Engine) preflightOne(ctx context.Context, c progressive.Check, src progressive.MetricSource, vars Vars,
+	roles []progressive.Role, now time.Time, invalid, transient *[]error) error {
+	{
+		for _, role := range roles {
+			q, err := e.query(c, vars, role, now)
+			if err != nil {
+				*invalid = append(*invalid, err)
+				break
+			}
+			if _, err := src.Query(ctx, q); err != nil {
+				switch {
+				case ctx.Err() != nil:
+					return fmt.Errorf("analysis preflight: %w", ctx.Err())
+				case errors.Is(err, progressive.ErrInvalid):
+					*invalid = append(*invalid, fmt.Errorf("check %q (%s query): %w", c.Name, role, err))
+				case errors.Is(err, progressive.ErrTransient):
+					*transient = append(*transient, fmt.Errorf("check %q (%s query): %w", c.Name, role, err))
+				default:
+					*transient = append(*transient, fmt.Errorf("check %q (%s query): %w: %w", c.Name, role, progressive.ErrTransient, err))
+				}
+			}
+		}
+	}
+	return nil
 }

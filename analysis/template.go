@@ -47,6 +47,9 @@ func parseQuery(check progressive.Check) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("check %q: query does not parse: %s: %w", check.Name, trimTemplateError(err), progressive.ErrInvalid)
 	}
+	if err := guardTemplate(t.Root); err != nil {
+		return nil, fmt.Errorf("check %q: %w: %w", check.Name, err, progressive.ErrInvalid)
+	}
 	return t, nil
 }
 
@@ -55,12 +58,12 @@ func execute(t *template.Template, check progressive.Check, vars Vars, role prog
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
+	var b boundedWriter
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("check %q: query does not render: %s (known variables: %s): %w",
 			check.Name, trimTemplateError(err), knownVariables, progressive.ErrInvalid)
 	}
-	return b.String(), nil
+	return b.b.String(), nil
 }
 
 func templateData(check progressive.Check, vars Vars, role progressive.Role) (map[string]any, error) {
@@ -74,10 +77,12 @@ func templateData(check progressive.Check, vars Vars, role progressive.Role) (ma
 		return nil, fmt.Errorf("check %q: role %q is neither %q nor %q: %w",
 			check.Name, role, progressive.Canary, progressive.Stable, progressive.ErrInvalid)
 	}
+	// Values come from plans and releases and end up inside label matchers:
+	// escaped, they can never close the matcher they stand in.
 	return map[string]any{
-		"Namespace": vars.Namespace,
-		"Service":   vars.Service,
-		"Version":   version,
+		"Namespace": escapeQueryValue(vars.Namespace),
+		"Service":   escapeQueryValue(vars.Service),
+		"Version":   escapeQueryValue(version),
 		"Role":      string(role),
 		"Interval":  FormatDuration(check.WithDefaults().Interval),
 	}, nil
@@ -100,29 +105,36 @@ func trimTemplateError(err error) string {
 // ("checks[1].query"); nil when every template is sound.
 func ValidateTemplates(checks []progressive.Check) error {
 	var p progressive.Problems
-	sample := sampleVars()
 	for i, c := range checks {
-		field := fmt.Sprintf("checks[%d].query", i)
-		t, err := template.New(c.Name).Option("missingkey=error").Parse(c.Query)
-		if err != nil {
-			p.Add(field, c.Query, "does not parse: %s", trimTemplateError(err))
-			continue
-		}
-		for _, role := range []progressive.Role{progressive.Canary, progressive.Stable} {
-			data, _ := templateData(c, sample, role)
-			if err := t.Execute(discard{}, data); err != nil {
-				p.Add(field, c.Query, "does not render: %s (known variables: %s)",
-					trimTemplateError(err), knownVariables)
-				break
-			}
+		validateTemplate(&p, fmt.Sprintf("checks[%d].query", i), c)
+		if c.Samples != nil && c.Samples.Query != "" {
+			sc := progressive.Check{Name: c.Name, Query: c.Samples.Query, Interval: c.Interval}
+			validateTemplate(&p, fmt.Sprintf("checks[%d].samples.query", i), sc)
 		}
 	}
 	return p.Err()
 }
 
-type discard struct{}
+func validateTemplate(p *progressive.Problems, field string, c progressive.Check) {
+	t, err := template.New(c.Name).Option("missingkey=error").Parse(c.Query)
+	if err != nil {
+		p.Add(field, c.Query, "does not parse: %s", trimTemplateError(err))
+		return
+	}
+	if err := guardTemplate(t.Root); err != nil {
+		p.Add(field, c.Query, "%v", err)
+		return
+	}
+	for _, role := range []progressive.Role{progressive.Canary, progressive.Stable} {
+		data, _ := templateData(c, sampleVars(), role)
+		var w boundedWriter
+		if err := t.Execute(&w, data); err != nil {
+			p.Add(field, c.Query, "does not render: %s (known variables: %s)", trimTemplateError(err), knownVariables)
+			return
+		}
+	}
+}
 
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // FormatDuration writes d in the Prometheus duration syntax with a single unit:
 // the largest of d, h, m, s and ms that divides it exactly (1m, 30s, 90m for
