@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/redact"
 	"k8s.io/utils/clock"
 )
 
@@ -64,6 +65,12 @@ func VerifySignature(secret, body []byte, header string) bool {
 // Webhook POSTs the HookRequest as JSON to a URL, signed with HMAC-SHA256 when a
 // secret is set. A 2xx answer passes; 4xx fails at once (the receiver refused);
 // 5xx, 429 and network errors are retried with a doubling backoff.
+//
+// A redirect (any 3xx) fails at once with progressive.ErrInvalid and is never
+// followed: a POST followed as a GET to an SSO login page would be answered 200 by
+// the login page, and the hook would pass without its receiver ever seeing it.
+// Errors name the URL by scheme and host only (redact.WebhookURL): user info, query
+// and path are left out, since a webhook's path is often its secret.
 type Webhook struct {
 	URL     string
 	Secret  []byte
@@ -93,10 +100,7 @@ func (w *Webhook) Run(ctx context.Context, req HookRequest) error {
 	if err != nil {
 		return fmt.Errorf("webhook %s: encode payload: %w", req.Hook, err)
 	}
-	client := w.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
+	client := noRedirects(w.Client)
 	clk := w.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -120,12 +124,30 @@ func (w *Webhook) Run(ctx context.Context, req HookRequest) error {
 	return fmt.Errorf("webhook %s: gave up after %d attempt(s): %w", req.Hook, w.Retries+1, last)
 }
 
+// maxHookAnswer bounds what is read of a receiver's answer: the start of an error
+// message is all a webhook needs, and an endless answer must not hold memory or the
+// rollout.
+const maxHookAnswer = 512
+
+// noRedirects returns a copy of client (http.DefaultClient when nil) that hands
+// redirects back instead of following them. The copy keeps the caller's client
+// unchanged: it is shared with other hooks and, often, the whole program.
+func noRedirects(client *http.Client) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
 func (w *Webhook) post(ctx context.Context, client *http.Client, name string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, orDuration(w.Timeout, progressive.DefaultHookTimeout))
 	defer cancel()
+	where := redact.WebhookURL(w.URL)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w: %w", name, progressive.ErrInvalid, redactErr(err, w.URL))
+		return fmt.Errorf("webhook %s: %s: %w: %w", name, where, progressive.ErrInvalid, redactErr(err))
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	if len(w.Secret) > 0 {
@@ -133,38 +155,69 @@ func (w *Webhook) post(ctx context.Context, client *http.Client, name string, bo
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w: %w", name, progressive.ErrTransient, redactErr(err, w.URL))
+		return fmt.Errorf("webhook %s: %s: %w: %w", name, where, progressive.ErrTransient, redactErr(err))
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		// The status is the receiver's verdict; the body is not read, so a
+		// receiver that trickles or never ends it cannot hold the rollout.
 		return nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return fmt.Errorf("webhook %s: %s answered %d: %s: %w", name, redactURL(w.URL), resp.StatusCode, strings.TrimSpace(string(msg)), progressive.ErrTransient)
-	default:
-		return fmt.Errorf("webhook %s: %s refused with %d: %s", name, redactURL(w.URL), resp.StatusCode, strings.TrimSpace(string(msg)))
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		target := "nowhere (no Location)"
+		if loc, err := resp.Location(); err == nil {
+			target = redact.WebhookURL(loc.String())
+		}
+		return fmt.Errorf("webhook %s: %s answered %s, a redirect to %s; redirects are not followed, the receiver itself must answer (check the URL, or an SSO proxy in front of the receiver): %w",
+			name, where, status, target, progressive.ErrInvalid)
 	}
+	// The message is read only to say why; a failed or cut read leaves it short.
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxHookAnswer))
+	msg := redactText(strings.TrimSpace(string(data)), w.URL)
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		return fmt.Errorf("webhook %s: %s answered %s: %s: %w", name, where, status, msg, progressive.ErrTransient)
+	}
+	return fmt.Errorf("webhook %s: %s refused with %s: %s", name, where, status, msg)
 }
 
-// redactURL drops credentials and the query string, which often carry tokens.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparseable url>"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	return u.String()
-}
+// redactURL names a webhook URL in messages: scheme and host only.
+func redactURL(raw string) string { return redact.WebhookURL(raw) }
 
-// redactErr keeps the error's kind but replaces the URL in its text.
-func redactErr(err error, raw string) error {
+// redactErr keeps the error's kind but drops the URL from its text: the caller
+// names the URL, redacted, already.
+func redactErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: %w", ue.Op, redactURL(raw), ue.Err)
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), raw, redactURL(raw)))
+	return err
+}
+
+// redactText removes the parts of raw (path, query, user info) that a receiver
+// may have echoed in its answer.
+func redactText(s, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return s
+	}
+	var secrets []string
+	if u.User != nil {
+		secrets = append(secrets, u.User.String())
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+	}
+	if u.Path != "" && u.Path != "/" {
+		secrets = append(secrets, u.EscapedPath(), u.Path)
+	}
+	if u.RawQuery != "" {
+		secrets = append(secrets, u.RawQuery)
+	}
+	for _, secret := range secrets {
+		if len(secret) >= 4 {
+			s = strings.ReplaceAll(s, secret, redact.Marker)
+		}
+	}
+	return s
 }
