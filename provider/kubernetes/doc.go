@@ -84,10 +84,18 @@
 // out: the runner keeps the newest measurements in the state.
 //
 // Provider.Lease and RunWithLease run runner.Run only while holding a
-// coordination.k8s.io Lease for the target (client-go tools/leaderelection): a
-// second runner fails with progressive.ErrConflict naming the holder (or waits
-// for it), and a runner started after one was killed takes over once the dead
-// one's lease expires and resumes from the store.
+// coordination.k8s.io Lease for the target, renewed with client-go's
+// tools/leaderelection every RetryPeriod (default 2s). A second runner fails
+// with progressive.ErrConflict naming the holder while the holder renews it (or
+// waits for it, with LeaseOptions.Wait). A runner that stops normally releases
+// the lease after its rollout step returned, so a successor starts at once. A
+// runner started after one was killed presumes the holder dead once the record
+// went unrenewed for 2 × RetryPeriod + 1s, takes the lease at the record's own
+// expiry (RenewTime + LeaseDuration, default 15s) and resumes from the store;
+// the runners' clocks are assumed to agree. The trade-off: a shorter
+// LeaseDuration resumes a killed runner's rollout sooner, but needs a shorter
+// RenewDeadline (default 10s), and a runner stalled longer than RenewDeadline
+// loses the lease and stops (Run returns ErrLeaseLost).
 //
 // Provider.JobHook runs a Job (a schema migration) as a rollout.Hook and waits for
 // it: Complete passes; Failed stops the rollout with the Job's reason and the

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/leaderelection"
@@ -27,27 +29,64 @@ const (
 )
 
 // LeaseOptions configure a Lease. Zero values select the documented defaults.
+// All runners of one target should use the same durations: a runner judges
+// another's record with its own RetryPeriod.
 type LeaseOptions struct {
 	// Namespace of the Lease object. Default: the target's namespace.
 	Namespace string
 	// Name of the Lease object. Default: progressive-<target name>.
 	Name string
-	// Identity of this holder. Default: <hostname>-<pid>-<random>.
+	// Identity of this holder. Default: <hostname>-<pid>-<random>, so a
+	// restarted process is a new holder.
 	Identity string
-	// LeaseDuration, RenewDeadline and RetryPeriod are client-go leader
-	// election's: another candidate may take a lease that was not renewed for
-	// LeaseDuration (15s); the holder gives up when it cannot renew within
-	// RenewDeadline (10s); candidates retry every RetryPeriod (2s).
+	// LeaseDuration is how long a record stays valid after its RenewTime
+	// (whole seconds, at least 1s; default 15s): a runner that died without
+	// releasing the lease is replaced at RenewTime + LeaseDuration.
+	//
+	// RenewDeadline is how long the holder keeps trying to renew before it
+	// gives up the lease, cancels fn's context and makes Run return
+	// ErrLeaseLost (default 10s).
+	//
+	// RetryPeriod is how often the holder renews, and how often a waiting
+	// runner reads the record again (default 2s).
+	//
+	// They must satisfy LeaseDuration > RenewDeadline > 1.2 × RetryPeriod
+	// (client-go's rule). The trade-off: a shorter LeaseDuration resumes a
+	// rollout sooner after its runner died, but RenewDeadline must be shorter
+	// still, and a runner stalled (paused, starved of CPU, cut off from the API
+	// server) for longer than RenewDeadline loses the lease and stops its
+	// rollout. Keep LeaseDuration − RenewDeadline − RetryPeriod well above the
+	// clock skew between the runners' machines (see Lease).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
-	// Wait makes Run wait for a lease someone else holds, instead of failing at
-	// once with progressive.ErrConflict.
+	// Wait makes Run wait for a lease another live runner holds, instead of
+	// failing at once with progressive.ErrConflict. A lease whose holder looks
+	// dead (not renewed for longer than 2 × RetryPeriod + 1s) is waited for
+	// either way.
 	Wait bool
 }
 
-// Lease is a coordination.k8s.io Lease per target, taken with client-go's
-// tools/leaderelection, so that exactly one runner drives a target's rollout at a
-// time. A runner that dies without releasing it blocks others for at most
-// LeaseDuration; one that stops normally releases it at once.
+// deadAfter is how long a record may go unrenewed before its holder is presumed
+// dead: a live holder renews every RetryPeriod.
+func (o LeaseOptions) deadAfter() time.Duration { return 2*o.RetryPeriod + time.Second }
+
+// Lease is a coordination.k8s.io Lease per target, so that exactly one runner
+// drives a target's rollout at a time. The holder renews it with client-go's
+// tools/leaderelection every RetryPeriod and releases it when it stops normally
+// (fn returned or ctx was cancelled), so a successor starts at once.
+//
+// A runner that died without releasing it blocks others until the record
+// expires, at RenewTime + LeaseDuration: Run reads the record and claims an
+// expired (or free) lease itself with one resourceVersion-guarded write, at the
+// record's expiry, rather than leaving it to client-go, which trusts a lease as
+// expired only a whole LeaseDuration after it first observed it unchanged (a
+// restarted runner resumed 11 to 12 s late with the default 15 s).
+//
+// Clocks: RenewTime is written with the holder's clock and compared with the
+// reader's, so the runners' clocks are assumed to agree (NTP; trivially on one
+// machine). A reader whose clock runs s ahead takes over s early; that is safe
+// only while s stays well below LeaseDuration − RenewDeadline − RetryPeriod (3 s
+// with the defaults), the margin by which a stalled holder gives up before its
+// record expires.
 type Lease struct {
 	p      *Provider
 	target progressive.Target
@@ -83,6 +122,9 @@ func (p *Provider) Lease(target progressive.Target, opts LeaseOptions) (*Lease, 
 	if opts.RetryPeriod <= 0 {
 		opts.RetryPeriod = DefaultRetryPeriod
 	}
+	if opts.LeaseDuration < time.Second {
+		return nil, fmt.Errorf("kubernetes lease: leaseDuration (%s) is under a second (a Lease counts whole seconds): %w", opts.LeaseDuration, errInvalid)
+	}
 	if opts.LeaseDuration <= opts.RenewDeadline || float64(opts.RenewDeadline) <= leaderelection.JitterFactor*float64(opts.RetryPeriod) {
 		return nil, fmt.Errorf("kubernetes lease: need leaseDuration (%s) > renewDeadline (%s) > %g × retryPeriod (%s): %w",
 			opts.LeaseDuration, opts.RenewDeadline, leaderelection.JitterFactor, opts.RetryPeriod, errInvalid)
@@ -102,49 +144,58 @@ func (l *Lease) Holder(ctx context.Context) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, classify(err, "kubernetes lease %s/%s", l.opts.Namespace, l.opts.Name)
 	}
-	sp := lease.Spec
-	if sp.HolderIdentity == nil || *sp.HolderIdentity == "" || sp.RenewTime == nil || sp.LeaseDurationSeconds == nil {
+	holder, _, until := leaseRecord(lease)
+	if holder == "" || !time.Now().Before(until) {
 		return "", time.Time{}, nil
 	}
-	until := sp.RenewTime.Add(time.Duration(*sp.LeaseDurationSeconds) * time.Second)
-	if time.Now().After(until) {
-		return "", time.Time{}, nil
-	}
-	return *sp.HolderIdentity, until, nil
+	return holder, until, nil
 }
 
 // ErrLeaseLost is returned (wrapping progressive.ErrConflict) when the lease was
 // lost while fn ran: another runner may be driving the target now.
 var ErrLeaseLost = fmt.Errorf("lease lost: %w", progressive.ErrConflict)
 
-// Run calls fn while holding the lease, and releases the lease when fn returns.
-// fn's context is cancelled if the lease is lost (it could not be renewed), and
-// Run then returns ErrLeaseLost. If someone else holds the lease, Run fails with
-// progressive.ErrConflict naming the holder, or waits for it with
-// LeaseOptions.Wait.
+// Run calls fn while holding the lease, and releases the lease when fn returns
+// or ctx is cancelled. fn's context is cancelled if the lease is lost (it could
+// not be renewed within RenewDeadline), and Run then returns ErrLeaseLost.
+//
+// A free lease, one of ours, or one expired by its own record (RenewTime +
+// LeaseDuration has passed) is taken at once. If another runner holds a valid
+// lease and renewed it recently (within 2 × RetryPeriod + 1s), Run fails at once
+// with progressive.ErrConflict naming the holder, or with LeaseOptions.Wait waits
+// for it. If the holder has not renewed it for longer than that, it is presumed
+// dead and Run waits for the record's expiry and takes over, with or without
+// Wait (unless the holder renews in the meantime: then it is alive after all).
+// While waiting, Run reads the record every RetryPeriod and at its expiry.
 func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) error {
-	if !l.opts.Wait {
-		holder, until, err := l.Holder(ctx)
-		if err != nil {
-			return err
-		}
-		if holder != "" && holder != l.opts.Identity {
-			return fmt.Errorf("kubernetes lease %s/%s: %s is held by %s until %s; another runner drives it: %w",
-				l.opts.Namespace, l.opts.Name, l.target, holder, until.Format(time.RFC3339), errConflict)
-		}
+	if err := l.claim(ctx); err != nil {
+		return err
 	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Name: l.opts.Name, Namespace: l.opts.Namespace},
 		Client:     l.p.cs.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: l.opts.Identity},
 	}
-	leCtx, cancel := context.WithCancel(ctx)
+	// The elector releases the lease as soon as leCtx ends, so leCtx must outlive
+	// fn: it ends when fn has returned, when the lease is lost, or when ctx
+	// ends before fn started. Once fn runs, ctx's end cancels fn's context
+	// instead, and the lease is released after fn returned.
+	leCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	var (
 		mu      sync.Mutex
-		started bool
+		started bool // fn was called
+		stopped bool // le.Run returned: too late to call fn
 		fnErr   error
 	)
+	stopAcquiring := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !started {
+			cancel()
+		}
+	})
+	defer stopAcquiring()
 	done := make(chan struct{})
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
@@ -155,10 +206,20 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 		ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(c context.Context) {
+				// client-go calls this in a goroutine, which may run only after
+				// le.Run returned (ctx was cancelled at once).
 				mu.Lock()
+				if stopped || c.Err() != nil {
+					mu.Unlock()
+					return
+				}
 				started = true
 				mu.Unlock()
-				err := fn(c)
+				fnCtx, fnCancel := context.WithCancel(c)
+				stop := context.AfterFunc(ctx, fnCancel)
+				err := fn(fnCtx)
+				stop()
+				fnCancel()
 				mu.Lock()
 				fnErr = err
 				mu.Unlock()
@@ -173,16 +234,20 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 	}
 	le.Run(leCtx)
 	mu.Lock()
+	stopped = true
 	ran := started
 	mu.Unlock()
 	if !ran {
+		// Our claim is still in the record: give it back rather than block
+		// others until it expires.
+		l.release(ctx)
 		if ctx.Err() != nil {
 			return fmt.Errorf("kubernetes lease %s/%s: not acquired: %w", l.opts.Namespace, l.opts.Name, ctx.Err())
 		}
 		return fmt.Errorf("kubernetes lease %s/%s: not acquired: %w", l.opts.Namespace, l.opts.Name, errTransient)
 	}
 	// fn closes done before it cancels leCtx, so if done is still open, le.Run
-	// returned because ctx ended or because the lease could not be renewed.
+	// returned because the lease could not be renewed.
 	finished := false
 	select {
 	case <-done:
@@ -203,10 +268,12 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 
 // RunWithLease drives rollout id with runner.Run only while holding lease, which
 // is how a deploy command or a controller makes sure exactly one runner drives a
-// rollout. A second runner started on the same target fails with
-// progressive.ErrConflict (or waits, with LeaseOptions.Wait); a runner started
-// after one was killed waits until the dead one's lease expires and then resumes
-// the rollout from the StateStore.
+// rollout. A second runner started on the same target while the first is alive
+// fails with progressive.ErrConflict (or waits, with LeaseOptions.Wait). A runner
+// started after one was killed waits until the dead one's lease expires by its
+// record (at most LeaseDuration after its last renewal) and then resumes the
+// rollout from the StateStore; one started after a runner stopped normally
+// starts at once, since a stopping runner releases its lease.
 func RunWithLease(ctx context.Context, lease *Lease, runner *rollout.Runner, id string) (rollout.State, error) {
 	var st rollout.State
 	err := lease.Run(ctx, func(ctx context.Context) error {
@@ -220,4 +287,154 @@ func RunWithLease(ctx context.Context, lease *Lease, runner *rollout.Runner, id 
 		}
 	}
 	return st, err
+}
+
+// leaseRecord is what Run needs of a Lease's spec: the holder ("" when free),
+// its last renewal and when the record expires (zero when free).
+func leaseRecord(lease *coordinationv1.Lease) (holder string, renewed, until time.Time) {
+	if lease == nil {
+		return "", time.Time{}, time.Time{}
+	}
+	sp := lease.Spec
+	if sp.HolderIdentity == nil || *sp.HolderIdentity == "" || sp.RenewTime == nil || sp.LeaseDurationSeconds == nil {
+		return "", time.Time{}, time.Time{}
+	}
+	renewed = sp.RenewTime.Time
+	return *sp.HolderIdentity, renewed, renewed.Add(time.Duration(*sp.LeaseDurationSeconds) * time.Second)
+}
+
+// claim takes the lease for this holder before client-go's leader elector runs:
+// the elector, finding its own identity in the record, renews it at once,
+// whereas on its own it would wait a whole LeaseDuration after first seeing a
+// dead runner's record. claim returns once the record names us, fails with
+// progressive.ErrConflict when a live runner holds it and Wait is off, and
+// otherwise waits (every RetryPeriod, and at the record's expiry).
+func (l *Lease) claim(ctx context.Context) error {
+	leases := l.p.cs.CoordinationV1().Leases(l.opts.Namespace)
+	var presumedDead string // the holder and renewal already logged as dead
+	for {
+		lease, err := leases.Get(ctx, l.opts.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			lease = nil
+		case err != nil:
+			return classify(err, "kubernetes lease %s/%s", l.opts.Namespace, l.opts.Name)
+		}
+		now := time.Now()
+		holder, renewed, until := leaseRecord(lease)
+		if holder == "" || holder == l.opts.Identity || !now.Before(until) {
+			err := l.write(ctx, lease, holder, now)
+			if err == nil {
+				return nil
+			}
+			if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+				return classify(err, "kubernetes lease %s/%s: claim", l.opts.Namespace, l.opts.Name)
+			}
+			// Someone else wrote the record since we read it: read it again.
+			continue
+		}
+		silent := now.Sub(renewed)
+		if !l.opts.Wait {
+			if silent <= l.opts.deadAfter() {
+				return fmt.Errorf("kubernetes lease %s/%s: %s is held by %s until %s (renewed %s ago); another runner drives it: %w",
+					l.opts.Namespace, l.opts.Name, l.target, holder, until.Format(time.RFC3339), silent.Round(time.Millisecond), errConflict)
+			}
+			if key := holder + "@" + renewed.String(); key != presumedDead {
+				presumedDead = key
+				l.p.opts.Logger.InfoContext(ctx, "kubernetes lease: holder presumed dead; waiting for its lease to expire",
+					slog.String("lease", l.opts.Namespace+"/"+l.opts.Name), slog.String("target", l.target.String()),
+					slog.String("holder", holder), slog.Duration("notRenewedFor", silent.Round(time.Millisecond)),
+					slog.Time("expires", until), slog.String("identity", l.opts.Identity))
+			}
+		}
+		wake := until
+		if next := now.Add(l.opts.RetryPeriod); next.Before(wake) {
+			wake = next
+		}
+		if err := sleepCtx(ctx, wake.Sub(now)); err != nil {
+			return fmt.Errorf("kubernetes lease %s/%s: waiting for %s (until %s): not acquired: %w",
+				l.opts.Namespace, l.opts.Name, holder, until.Format(time.RFC3339), err)
+		}
+	}
+}
+
+// write makes the record name this holder, renewed and acquired now: a Create
+// when cur is nil, else an Update guarded by cur's resourceVersion, so that of
+// two runners claiming the same record one gets a conflict.
+func (l *Lease) write(ctx context.Context, cur *coordinationv1.Lease, holder string, now time.Time) error {
+	leases := l.p.cs.CoordinationV1().Leases(l.opts.Namespace)
+	id := l.opts.Identity
+	secs := int32(l.opts.LeaseDuration / time.Second)
+	t := metav1.NewMicroTime(now)
+	if cur == nil {
+		var zero int32
+		_, err := leases.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: l.opts.Name, Namespace: l.opts.Namespace},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity: &id, LeaseDurationSeconds: &secs,
+				AcquireTime: &t, RenewTime: &t, LeaseTransitions: &zero,
+			},
+		}, metav1.CreateOptions{})
+		return err
+	}
+	next := cur.DeepCopy()
+	var transitions int32
+	if cur.Spec.LeaseTransitions != nil {
+		transitions = *cur.Spec.LeaseTransitions
+	}
+	if holder != id {
+		transitions++
+	}
+	acquired := t
+	if holder == id && cur.Spec.AcquireTime != nil {
+		acquired = *cur.Spec.AcquireTime
+	}
+	next.Spec.HolderIdentity = &id
+	next.Spec.LeaseDurationSeconds = &secs
+	next.Spec.AcquireTime = &acquired
+	next.Spec.RenewTime = &t
+	next.Spec.LeaseTransitions = &transitions
+	_, err := leases.Update(ctx, next, metav1.UpdateOptions{})
+	return err
+}
+
+// release gives back a lease Run claimed but never ran fn under (ctx ended
+// before the leader elector took over), as client-go does on a normal stop: an
+// empty holder and a one-second duration. Best effort: if it fails, the claim
+// expires after LeaseDuration.
+func (l *Lease) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.RenewDeadline)
+	defer cancel()
+	leases := l.p.cs.CoordinationV1().Leases(l.opts.Namespace)
+	lease, err := leases.Get(ctx, l.opts.Name, metav1.GetOptions{})
+	if err != nil {
+		return
+	}
+	if holder, _, _ := leaseRecord(lease); holder != l.opts.Identity {
+		return
+	}
+	empty, one, t := "", int32(1), metav1.NewMicroTime(time.Now())
+	lease.Spec.HolderIdentity = &empty
+	lease.Spec.LeaseDurationSeconds = &one
+	lease.Spec.AcquireTime = &t
+	lease.Spec.RenewTime = &t
+	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		l.p.opts.Logger.InfoContext(ctx, "kubernetes lease: could not release an unused claim; it expires after the lease duration",
+			slog.String("lease", l.opts.Namespace+"/"+l.opts.Name), slog.String("error", err.Error()))
+	}
+}
+
+// sleepCtx sleeps for d, or until ctx ends (returning its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

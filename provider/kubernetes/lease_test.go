@@ -3,17 +3,21 @@ package kubernetes_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/agentops/progressive"
@@ -192,4 +196,285 @@ func TestKilledRunnerResumesAndSecondRunnerRefused(t *testing.T) {
 	holder, _, err = third.Holder(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, holder, "the Lease is released when the runner stops")
+}
+
+// leaseAt writes the Lease name in ns by hand, as holder would have left it
+// when it last renewed at renewed: how a runner killed without releasing its
+// lease leaves the record.
+func leaseAt(t *testing.T, cs kubernetes.Interface, ns, name, holder string, renewed time.Time, seconds, transitions int32) {
+	t.Helper()
+	rt := metav1.NewMicroTime(renewed)
+	_, err := cs.CoordinationV1().Leases(ns).Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: &holder, LeaseDurationSeconds: &seconds,
+			AcquireTime: &rt, RenewTime: &rt, LeaseTransitions: &transitions,
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+func leaseSpec(t *testing.T, cs kubernetes.Interface, ns, name string) coordinationv1.LeaseSpec {
+	t.Helper()
+	l, err := cs.CoordinationV1().Leases(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	return l.Spec
+}
+
+func namedLease(identity, name string, wait bool) k8s.LeaseOptions {
+	o := testLease(identity, wait)
+	o.Name = name
+	return o
+}
+
+// leaseHolding runs Lease.Run in a goroutine with an fn that holds the lease
+// until release is closed (or its context ends), and waits until fn started.
+type leaseHolding struct {
+	started, ended time.Time // when fn started and returned
+	returned       time.Time // when Run returned
+	err            error
+	done           chan struct{}
+}
+
+func holdLease(t *testing.T, ctx context.Context, l *k8s.Lease, release <-chan struct{}) *leaseHolding {
+	t.Helper()
+	h := &leaseHolding{done: make(chan struct{})}
+	started := make(chan struct{})
+	go func() {
+		defer close(h.done)
+		h.err = l.Run(ctx, func(ctx context.Context) error {
+			h.started = time.Now()
+			close(started)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			h.ended = time.Now()
+			return nil
+		})
+		h.returned = time.Now()
+	}()
+	select {
+	case <-started:
+	case <-h.done:
+		t.Fatalf("lease %s not acquired: %v", l.Identity(), h.err)
+	case <-time.After(testTimeout):
+		t.Fatalf("lease %s not acquired after %s", l.Identity(), testTimeout)
+	}
+	return h
+}
+
+func (h *leaseHolding) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(testTimeout):
+		t.Fatalf("Lease.Run did not return after %s", testTimeout)
+	}
+}
+
+// runStart runs Lease.Run with an fn that returns at once, and returns when fn
+// started.
+func runStart(ctx context.Context, l *k8s.Lease) (time.Time, error) {
+	var started time.Time
+	err := l.Run(ctx, func(context.Context) error {
+		started = time.Now()
+		return nil
+	})
+	return started, err
+}
+
+// TestLeaseDeadHolderTakenAtExpiry: a runner killed without releasing its lease
+// (its record written by hand, last renewed 2.5 s ago with a 3 s duration, so
+// it looks dead: a live holder renews every 500 ms) is replaced at the record's
+// expiry, not a LeaseDuration after the new runner first saw it; without Wait
+// as well, since a dead holder is no live conflict.
+func TestLeaseDeadHolderTakenAtExpiry(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	cs := e.Clientset()
+	p := newProvider(t, e.Config(), fastOptions())
+	for _, wait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wait=%t", wait), func(t *testing.T) {
+			name := fmt.Sprintf("dead-wait-%t", wait)
+			renewed := time.Now().Add(-2500 * time.Millisecond)
+			expiry := renewed.Add(3 * time.Second)
+			leaseAt(t, cs, ns, name, "killed-runner", renewed, 3, 4)
+			l, err := p.Lease(target(ns, "payments"), namedLease("restarted", name, wait))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			begin := time.Now()
+			started, err := runStart(ctx, l)
+			require.NoError(t, err)
+			t.Logf("dead holder's lease taken over %s after its expiry (%s after the new runner started; lease duration 3s)",
+				started.Sub(expiry).Round(time.Millisecond), started.Sub(begin).Round(time.Millisecond))
+			assert.False(t, started.Before(expiry.Add(-20*time.Millisecond)), "taken %s before the record expired", expiry.Sub(started))
+			assert.LessOrEqual(t, started.Sub(expiry), time.Second, "taken over too late")
+			sp := leaseSpec(t, cs, ns, name)
+			assert.Equal(t, int32(5), *sp.LeaseTransitions, "one transition, killed-runner to restarted")
+			assert.Empty(t, *sp.HolderIdentity, "released when Run returned")
+		})
+	}
+}
+
+// TestLeaseLiveHolderRefused: a runner holding the lease renews it, so a second
+// runner without Wait fails at once with ErrConflict however long the first has
+// held it (here longer than the 2 s after which an unrenewed holder is presumed
+// dead).
+func TestLeaseLiveHolderRefused(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	p := newProvider(t, e.Config(), fastOptions())
+	tg := target(ns, "payments")
+	first, err := p.Lease(tg, testLease("runner-one", false))
+	require.NoError(t, err)
+	release := make(chan struct{})
+	h := holdLease(t, context.Background(), first, release)
+	defer func() { close(release); h.wait(t); require.NoError(t, h.err) }()
+	time.Sleep(2500 * time.Millisecond)
+
+	second, err := p.Lease(tg, testLease("runner-two", false))
+	require.NoError(t, err)
+	begin := time.Now()
+	ran := false
+	err = second.Run(context.Background(), func(context.Context) error { ran = true; return nil })
+	took := time.Since(begin)
+	t.Logf("second runner refused after %s", took.Round(time.Millisecond))
+	require.ErrorIs(t, err, progressive.ErrConflict)
+	assert.Contains(t, err.Error(), "held by runner-one")
+	assert.False(t, ran)
+	assert.Less(t, took, time.Second, "refused at once")
+}
+
+// TestLeaseReleasedOnStop: a runner that stops normally, because fn returned or
+// because its context was cancelled, releases the lease after fn returned, and
+// a successor without Wait starts at once.
+func TestLeaseReleasedOnStop(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	cs := e.Clientset()
+	p := newProvider(t, e.Config(), fastOptions())
+	for _, how := range []string{"fn returns", "ctx cancelled"} {
+		t.Run(strings.ReplaceAll(how, " ", "-"), func(t *testing.T) {
+			name := "stop-" + strings.ReplaceAll(how, " ", "-")
+			first, err := p.Lease(target(ns, "payments"), namedLease("runner-one", name, false))
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			release := make(chan struct{})
+			h := holdLease(t, ctx, first, release)
+			time.Sleep(time.Second) // renewed a few times
+			if how == "fn returns" {
+				close(release)
+			} else {
+				cancel()
+			}
+			h.wait(t)
+			if how == "fn returns" {
+				require.NoError(t, h.err)
+			}
+			sp := leaseSpec(t, cs, ns, name)
+			assert.Empty(t, *sp.HolderIdentity, "released")
+			assert.Equal(t, int32(1), *sp.LeaseDurationSeconds)
+
+			second, err := p.Lease(target(ns, "payments"), namedLease("runner-two", name, false))
+			require.NoError(t, err)
+			started, err := runStart(context.Background(), second)
+			require.NoError(t, err)
+			t.Logf("%s: successor started %s after the first runner's fn returned, %s after its Run returned",
+				how, started.Sub(h.ended).Round(time.Millisecond), started.Sub(h.returned).Round(time.Millisecond))
+			assert.True(t, h.ended.Before(h.returned), "Run returns after fn")
+			assert.LessOrEqual(t, started.Sub(h.returned), time.Second)
+		})
+	}
+}
+
+// TestLeaseWaitForRelease: with Wait, a runner waiting for a live holder starts
+// within a second of the holder releasing the lease (here after 2 s), and never
+// while the holder's fn runs.
+func TestLeaseWaitForRelease(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	p := newProvider(t, e.Config(), fastOptions())
+	tg := target(ns, "payments")
+	first, err := p.Lease(tg, testLease("runner-one", false))
+	require.NoError(t, err)
+	release := make(chan struct{})
+	h := holdLease(t, context.Background(), first, release)
+	time.AfterFunc(2*time.Second, func() { close(release) })
+
+	second, err := p.Lease(tg, testLease("runner-two", true))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	begin := time.Now()
+	started, err := runStart(ctx, second)
+	require.NoError(t, err)
+	h.wait(t)
+	require.NoError(t, h.err)
+	t.Logf("waiting runner started %s after the holder's fn returned, %s after its Run returned (waited %s)",
+		started.Sub(h.ended).Round(time.Millisecond), started.Sub(h.returned).Round(time.Millisecond), started.Sub(begin).Round(time.Millisecond))
+	assert.True(t, started.After(h.ended), "started while the holder's fn ran")
+	assert.LessOrEqual(t, started.Sub(h.ended), time.Second)
+}
+
+// TestLeaseClaimRace: two runners claiming the same expired lease at once: the
+// resourceVersion guard lets exactly one in; the other finds it held by a live
+// runner and fails with ErrConflict.
+func TestLeaseClaimRace(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	cs := e.Clientset()
+	p := newProvider(t, e.Config(), fastOptions())
+	leaseAt(t, cs, ns, "race", "killed-runner", time.Now().Add(-10*time.Second), 3, 0)
+	var (
+		mu      sync.Mutex
+		running int
+		overlap bool
+		errs    = make([]error, 2)
+		wg      sync.WaitGroup
+	)
+	loserDone := make(chan struct{}, 2)
+	for i := range errs {
+		l, err := p.Lease(target(ns, "payments"), namedLease(fmt.Sprintf("runner-%d", i), "race", false))
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Run(context.Background(), func(context.Context) error {
+				mu.Lock()
+				running++
+				overlap = overlap || running > 1
+				mu.Unlock()
+				select { // hold the lease until the other runner gave up
+				case <-loserDone:
+				case <-time.After(10 * time.Second):
+				}
+				mu.Lock()
+				running--
+				mu.Unlock()
+				return nil
+			})
+			if errs[i] != nil {
+				loserDone <- struct{}{}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.False(t, overlap, "both runners held the lease")
+	var won, refused int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, progressive.ErrConflict):
+			refused++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	assert.Equal(t, 1, won)
+	assert.Equal(t, 1, refused)
+	assert.Equal(t, int32(1), *leaseSpec(t, cs, ns, "race").LeaseTransitions)
 }
