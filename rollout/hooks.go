@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,10 +79,24 @@ type Webhook struct {
 	Client  *http.Client
 	Timeout time.Duration
 	Retries int
-	// Backoff before the first retry; doubles each time. Default 1s.
+	// Backoff before the first retry; doubles each time, up to MaxWait. Each wait
+	// is jittered (a random length between half and all of it), so that many
+	// rollouts retrying one failed receiver do not retry in lockstep. Default 1s.
 	Backoff time.Duration
+	// MaxWait caps one wait between attempts: the doubling backoff stops there,
+	// and a Retry-After (429, 503) longer than MaxWait is not waited for: the hook
+	// fails at once with progressive.ErrTransient, saying how long the receiver
+	// asked for. A Retry-After within MaxWait is waited for in full, plus a little
+	// jitter. Default 30s (DefaultWebhookMaxWait).
+	MaxWait time.Duration
 	Clock   clock.Clock
 }
+
+// Defaults of Webhook.
+const (
+	DefaultWebhookBackoff = time.Second
+	DefaultWebhookMaxWait = 30 * time.Second
+)
 
 // NewWebhook builds the webhook of a spec with the runner's client, secret and clock.
 func NewWebhook(spec progressive.HookSpec, secret []byte, client *http.Client, clk clock.Clock) *Webhook {
@@ -105,23 +121,64 @@ func (w *Webhook) Run(ctx context.Context, req HookRequest) error {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	backoff := orDuration(w.Backoff, time.Second)
+	backoff := orDuration(w.Backoff, DefaultWebhookBackoff)
+	maxWait := orDuration(w.MaxWait, DefaultWebhookMaxWait)
 	var last error
+	var retryAfter time.Duration
 	for attempt := 0; attempt <= w.Retries; attempt++ {
 		if attempt > 0 {
+			wait := jitter(min(backoff, maxWait))
+			if retryAfter > 0 {
+				// The receiver said when; a little jitter still spreads the
+				// rollouts it told the same thing.
+				wait = min(retryAfter+rand.N(min(backoff, maxWait)/2+1), maxWait)
+			}
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("webhook %s: %w (last error: %v)", req.Hook, ctx.Err(), last)
-			case <-clk.After(backoff):
+			case <-clk.After(wait):
 			}
-			backoff *= 2
+			backoff = min(backoff*2, maxWait)
 		}
-		last = w.post(ctx, client, req.Hook, body)
+		retryAfter, last = w.post(ctx, client, clk, req.Hook, body)
 		if last == nil || !progressive.IsTransient(last) {
 			return last
 		}
+		if retryAfter > maxWait {
+			return fmt.Errorf("webhook %s: the receiver asks to wait %s before retrying, more than the %s allowed (MaxWait); not waiting: %w", req.Hook, retryAfter, maxWait, last)
+		}
 	}
 	return fmt.Errorf("webhook %s: gave up after %d attempt(s): %w", req.Hook, w.Retries+1, last)
+}
+
+// jitter returns a random duration between d/2 and d: retries of many clients
+// that failed together spread out instead of hitting the receiver together again.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d-d/2+1)
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date. Zero when there
+// is none or it does not parse. Absurd values are clamped rather than overflowing
+// into a negative wait.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	const most = 24 * time.Hour
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return min(time.Duration(min(secs, int64(most/time.Second)))*time.Second, most)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), most)
+	}
+	return 0
 }
 
 // maxHookAnswer bounds what is read of a receiver's answer: the start of an error
@@ -141,13 +198,14 @@ func noRedirects(client *http.Client) *http.Client {
 	return &c
 }
 
-func (w *Webhook) post(ctx context.Context, client *http.Client, name string, body []byte) error {
+// post makes one attempt. The duration is the Retry-After of a 429 or 503 answer.
+func (w *Webhook) post(ctx context.Context, client *http.Client, clk clock.Clock, name string, body []byte) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, orDuration(w.Timeout, progressive.DefaultHookTimeout))
 	defer cancel()
 	where := redact.WebhookURL(w.URL)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: %s: %w: %w", name, where, progressive.ErrInvalid, redactErr(err))
+		return 0, fmt.Errorf("webhook %s: %s: %w: %w", name, where, progressive.ErrInvalid, redactErr(err))
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	if len(w.Secret) > 0 {
@@ -155,7 +213,7 @@ func (w *Webhook) post(ctx context.Context, client *http.Client, name string, bo
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %s: %w: %w", name, where, progressive.ErrTransient, redactErr(err))
+		return 0, fmt.Errorf("webhook %s: %s: %w: %w", name, where, progressive.ErrTransient, redactErr(err))
 	}
 	defer resp.Body.Close()
 	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
@@ -163,22 +221,23 @@ func (w *Webhook) post(ctx context.Context, client *http.Client, name string, bo
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		// The status is the receiver's verdict; the body is not read, so a
 		// receiver that trickles or never ends it cannot hold the rollout.
-		return nil
+		return 0, nil
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		target := "nowhere (no Location)"
 		if loc, err := resp.Location(); err == nil {
 			target = redact.WebhookURL(loc.String())
 		}
-		return fmt.Errorf("webhook %s: %s answered %s, a redirect to %s; redirects are not followed, the receiver itself must answer (check the URL, or an SSO proxy in front of the receiver): %w",
+		return 0, fmt.Errorf("webhook %s: %s answered %s, a redirect to %s; redirects are not followed, the receiver itself must answer (check the URL, or an SSO proxy in front of the receiver): %w",
 			name, where, status, target, progressive.ErrInvalid)
 	}
 	// The message is read only to say why; a failed or cut read leaves it short.
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxHookAnswer))
 	msg := redactText(strings.TrimSpace(string(data)), w.URL)
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		return fmt.Errorf("webhook %s: %s answered %s: %s: %w", name, where, status, msg, progressive.ErrTransient)
+		return retryAfter(resp.Header, clk.Now()),
+			fmt.Errorf("webhook %s: %s answered %s: %s: %w", name, where, status, msg, progressive.ErrTransient)
 	}
-	return fmt.Errorf("webhook %s: %s refused with %s: %s", name, where, status, msg)
+	return 0, fmt.Errorf("webhook %s: %s refused with %s: %s", name, where, status, msg)
 }
 
 // redactURL names a webhook URL in messages: scheme and host only.
