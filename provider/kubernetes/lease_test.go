@@ -171,12 +171,37 @@ func TestKilledRunnerResumesAndSecondRunnerRefused(t *testing.T) {
 	// A new runner waits for the dead runner's Lease to expire and resumes.
 	third, err := p.Lease(tg, testLease("runner-three", true))
 	require.NoError(t, err)
+	dead, err := cs.CoordinationV1().Leases(ns).Get(ctx, "progressive-payments", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "runner-one", *dead.Spec.HolderIdentity)
+	expiry := dead.Spec.RenewTime.Add(time.Duration(*dead.Spec.LeaseDurationSeconds) * time.Second)
+	// Watch for the new holder, to measure the takeover against the record's expiry.
+	tookOver := make(chan time.Time, 1)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go func() {
+		for pollCtx.Err() == nil {
+			if l, err := cs.CoordinationV1().Leases(ns).Get(pollCtx, "progressive-payments", metav1.GetOptions{}); err == nil &&
+				l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == "runner-three" {
+				tookOver <- time.Now()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	start := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, 2*testTimeout)
 	defer cancel()
 	final, err := k8s.RunWithLease(runCtx, third, r, plan.Name)
 	require.NoError(t, err)
 	t.Logf("resumed and finished %s after the kill (lease duration 3s)", time.Since(start).Round(time.Millisecond))
+	select {
+	case at := <-tookOver:
+		t.Logf("the killed runner's lease was taken over %s after its record expired", at.Sub(expiry).Round(time.Millisecond))
+		assert.LessOrEqual(t, at.Sub(expiry), time.Second)
+	default:
+		t.Errorf("never saw runner-three hold the lease")
+	}
 	assert.Equal(t, rollout.PhaseSucceeded, final.Phase)
 	rec, err := r.Record(ctx, plan.Name)
 	require.NoError(t, err)
