@@ -19,6 +19,7 @@ func (p Plan) Validate() error {
 	}
 	pr.Merge("target", p.Target.Validate())
 	pr.Merge("release", p.Release.Validate())
+	validateStrategyName(&pr, p.Strategy)
 	switch p.OnInconclusive {
 	case "", RollbackOnInconclusive, HoldOnInconclusive:
 	default:

@@ -167,3 +167,35 @@ func TestDuplicateHookNamesAreRefused(t *testing.T) {
 	assert.Contains(t, got["hooks[2].name"], "already the name of hooks[0]")
 	assert.NotContains(t, got, "hooks[3].name")
 }
+
+func TestUnknownStrategyNamesAreRefused(t *testing.T) {
+	p := validPlan()
+	p.Strategy = "canray"
+	got := fields(t, p.Validate())
+	assert.Contains(t, got["strategy"], "unknown strategy; the known strategies are canary, blue-green, rolling, ab-test, mirror, flag-rollout")
+	p.Strategy = progressive.StrategyCanary
+	assert.NoError(t, p.Validate())
+	p.Strategy = ""
+	assert.NoError(t, p.Validate(), "a plan built by hand names no strategy")
+}
+
+func TestReleaseValuesThatCannotBeLabelsOrImagesAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		release progressive.Release
+		field   string
+	}{
+		{progressive.Release{Version: `v2"}`}, "release.version"},
+		{progressive.Release{Version: "v2 beta"}, "release.version"},
+		{progressive.Release{Version: "-v2"}, "release.version"},
+		{progressive.Release{Version: "v2", Image: "registry.example.com/app:v2 --privileged"}, "release.image"},
+		{progressive.Release{Version: "v2", Image: "app:v2\n"}, "release.image"},
+		{progressive.Release{Version: "v2", Image: "app:v2", Container: "App"}, "release.container"},
+	} {
+		p := validPlan()
+		p.Release = tc.release
+		assert.Contains(t, fields(t, p.Validate()), tc.field, "%+v", tc.release)
+	}
+	p := validPlan()
+	p.Release = progressive.Release{Version: "v2.0.0-rc.1_build.7", Image: "registry.example.com:5000/team/app@sha256:0123abcd", Container: "app"}
+	assert.NoError(t, p.Validate())
+}

@@ -14,12 +14,12 @@ import (
 
 // Names of the strategies, as Plan.Strategy records them and Lookup accepts them.
 const (
-	NameCanary      = "canary"
-	NameBlueGreen   = "blue-green"
-	NameRolling     = "rolling"
-	NameABTest      = "ab-test"
-	NameMirror      = "mirror"
-	NameFlagRollout = "flag-rollout"
+	NameCanary      = progressive.StrategyCanary
+	NameBlueGreen   = progressive.StrategyBlueGreen
+	NameRolling     = progressive.StrategyRolling
+	NameABTest      = progressive.StrategyABTest
+	NameMirror      = progressive.StrategyMirror
+	NameFlagRollout = progressive.StrategyFlagRollout
 )
 
 // Limits that keep a plan a size a person can read and a runner can persist. They
@@ -37,8 +37,6 @@ const (
 // Rolling.ReadinessBudget (no pod may fail readiness), like HookSpec.Retries' -1.
 const NoPods = -1
 
-var known = []string{NameCanary, NameBlueGreen, NameRolling, NameABTest, NameMirror, NameFlagRollout}
-
 // Interface checks.
 var (
 	_ progressive.Strategy = Canary{}
@@ -51,13 +49,14 @@ var (
 
 // Names lists the known strategy names: canary, blue-green, rolling, ab-test, mirror,
 // flag-rollout.
-func Names() []string { return slices.Clone(known) }
+func Names() []string { return progressive.StrategyNames() }
 
 // Lookup returns nil when name is a known strategy name (exactly, case included) and
 // otherwise an error wrapping progressive.ErrInvalid (a *progressive.ValidationError
 // on the field "strategy") that lists the known names. There is no fallback: a typo
 // never silently becomes some default strategy.
 func Lookup(name string) error {
+	known := progressive.StrategyNames()
 	if slices.Contains(known, name) {
 		return nil
 	}
