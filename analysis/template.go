@@ -135,7 +135,6 @@ func validateTemplate(p *progressive.Problems, field string, c progressive.Check
 	}
 }
 
-
 // FormatDuration writes d in the Prometheus duration syntax with a single unit:
 // the largest of d, h, m, s and ms that divides it exactly (1m, 30s, 90m for
 // 1h30m, 1d for 24h, 1500ms). A single unit is accepted by every PromQL version and
