@@ -176,8 +176,11 @@ func (c Check) Validate() error {
 		field string
 		v     *float64
 	}{{"min", c.Min}, {"max", c.Max}} {
-		if b.v != nil && math.IsNaN(*b.v) {
+		switch {
+		case b.v != nil && math.IsNaN(*b.v):
 			p.Add(b.field, *b.v, "must be a number")
+		case b.v != nil && math.IsInf(*b.v, 0):
+			p.Add(b.field, *b.v, "must be finite: an infinite bound never fails; leave it unset instead")
 		}
 	}
 	if c.Min != nil && c.Max != nil && *c.Min > *c.Max {

@@ -25,12 +25,38 @@ func (r FlagRef) String() string {
 }
 
 // Validate reports an empty key.
+//
+// Keys, projects and environments must be what flag services accept as keys
+// (LaunchDarkly: a letter or digit, then letters, digits, '.', '_' or '-'), at
+// most 256 characters: a key a store refuses would otherwise fail mid-rollout,
+// after traffic moved.
 func (r FlagRef) Validate() error {
 	var p Problems
 	if r.Key == "" {
 		p.Add("key", nil, "must not be empty")
+	} else if !isFlagKey(r.Key) {
+		p.Add("key", r.Key, "must start with a letter or digit and hold only letters, digits, '.', '_' or '-' (at most 256)")
+	}
+	for _, f := range []struct{ field, v string }{{"project", r.Project}, {"environment", r.Environment}} {
+		if f.v != "" && !isFlagKey(f.v) {
+			p.Add(f.field, f.v, "must start with a letter or digit and hold only letters, digits, '.', '_' or '-' (at most 256)")
+		}
 	}
 	return p.Err()
+}
+
+func isFlagKey(s string) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '-')) {
+			return false
+		}
+	}
+	return true
 }
 
 // Variation is one value a flag can serve.

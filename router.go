@@ -3,6 +3,8 @@ package progressive
 import (
 	"context"
 	"math"
+	"regexp"
+	"strings"
 )
 
 // MatchKind says which part of a request a Match inspects.
@@ -65,19 +67,46 @@ func (r Routes) Validate() error {
 	return p.Err()
 }
 
-// Validate reports an unknown kind or an empty name or value.
+// Validate reports an unknown kind, a name that is not an HTTP header name (or
+// cookie name) token, an empty value or one with control characters, and a regex
+// that does not compile as RE2: all of them would otherwise pass here and fail
+// only when the router writes them, mid-rollout.
 func (m Match) Validate() error {
 	var p Problems
 	if m.Kind != MatchHeader && m.Kind != MatchCookie {
 		p.Add("kind", string(m.Kind), "must be %q or %q", MatchHeader, MatchCookie)
 	}
-	if m.Name == "" {
+	switch {
+	case m.Name == "":
 		p.Add("name", nil, "must not be empty")
+	case len(m.Name) > 256 || !isHTTPToken(m.Name):
+		p.Add("name", m.Name, "must be an HTTP token of at most 256 characters: letters, digits and !#$%%&'*+-.^_`|~, no spaces, colons or control characters")
 	}
-	if m.Value == "" {
+	switch {
+	case m.Value == "":
 		p.Add("value", nil, "must not be empty")
+	case len(m.Value) > 4096 || strings.ContainsFunc(m.Value, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		p.Add("value", m.Value, "must be at most 4096 characters without control characters (CR, LF, ...)")
+	case m.Regex:
+		if _, err := regexp.Compile(m.Value); err != nil {
+			p.Add("value", m.Value, "is not an RE2 regular expression: %v", err)
+		}
 	}
 	return p.Err()
+}
+
+// isHTTPToken reports whether s is an RFC 9110 token, what a header field name
+// (and a cookie name) is made of.
+func isHTTPToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func checkPercent(p *Problems, field string, v float64) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -41,6 +42,12 @@ func (p Plan) Validate() error {
 		pr.Add("steps", nil, "a plan that shifts traffic or flag percentages needs at least one analyze step (a canary with no checks)")
 	}
 	return pr.Err()
+}
+
+// canFail reports whether a check can ever fail an analysis: a fail-severity
+// check with a judge or a bound (Check.Validate refuses infinite ones).
+func canFail(c Check) bool {
+	return c.Severity != SeverityWarn && (c.Judge != nil || c.Min != nil || c.Max != nil)
 }
 
 type stepValidator struct {
@@ -101,6 +108,11 @@ func (v *stepValidator) step(path string, s Step) {
 		sf := s.SetFlag
 		pr.Merge(f+".flag", sf.Flag.Validate())
 		checkPercent(pr, f+".percent", sf.Percent)
+		// LaunchDarkly splits in thousandths of a percent; a finer share would be
+		// rounded by the store, and the record would claim what was not served.
+		if thousandths := sf.Percent * 1000; math.Abs(thousandths-math.Round(thousandths)) > 1e-6 {
+			pr.Add(f+".percent", sf.Percent, "must be a multiple of 0.001 (flag stores split in thousandths of a percent)")
+		}
 		if sf.Variation == "" {
 			pr.Add(f+".variation", nil, "must not be empty")
 		}
@@ -122,9 +134,13 @@ func (v *stepValidator) step(path string, s Step) {
 	case s.Analyze != nil:
 		positive(pr, f+".duration", s.Analyze.Duration)
 		checks := v.plan.ChecksFor(*s.Analyze)
-		if len(checks) == 0 {
+		switch {
+		case len(checks) == 0:
 			pr.Add(f+".checks", nil, "an analyze step needs checks, its own or the plan's")
-		} else {
+		case !slices.ContainsFunc(checks, canFail):
+			pr.Add(f+".checks", nil, "every check is warn-only: nothing can roll this analysis back; give at least one check severity fail")
+			v.analyses = true
+		default:
 			v.analyses = true
 		}
 		validateChecks(pr, f+".checks", s.Analyze.Checks)

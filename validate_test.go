@@ -3,6 +3,7 @@ package progressive_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -198,4 +199,57 @@ func TestReleaseValuesThatCannotBeLabelsOrImagesAreRefused(t *testing.T) {
 	p := validPlan()
 	p.Release = progressive.Release{Version: "v2.0.0-rc.1_build.7", Image: "registry.example.com:5000/team/app@sha256:0123abcd", Container: "app"}
 	assert.NoError(t, p.Validate())
+}
+
+// Each of these passed Validate and failed only when a provider or the analysis
+// met it, after traffic had moved, or could never roll back at all.
+func TestLateFailuresAreCaughtByValidate(t *testing.T) {
+	abPlan := func(m progressive.Match) progressive.Plan {
+		p := validPlan()
+		p.Steps[1] = progressive.Step{SetRoutes: &progressive.SetRoutesStep{Routes: progressive.Routes{StableWeight: 100, Matches: []progressive.Match{m}}}}
+		return p
+	}
+	for _, tc := range []struct {
+		name  string
+		plan  progressive.Plan
+		field string
+		msg   string
+	}{
+		{"regex that does not compile", abPlan(progressive.Match{Kind: progressive.MatchHeader, Name: "x-user", Value: "(beta", Regex: true}), "steps[1].setRoutes.routes.matches[0].value", "RE2"},
+		{"header name with CRLF", abPlan(progressive.Match{Kind: progressive.MatchHeader, Name: "x-user\r\nx-admin", Value: "1"}), "steps[1].setRoutes.routes.matches[0].name", "HTTP token"},
+		{"header name with a space", abPlan(progressive.Match{Kind: progressive.MatchHeader, Name: "x user", Value: "1"}), "steps[1].setRoutes.routes.matches[0].name", "HTTP token"},
+		{"header name with a colon", abPlan(progressive.Match{Kind: progressive.MatchHeader, Name: "x-user:", Value: "1"}), "steps[1].setRoutes.routes.matches[0].name", "HTTP token"},
+		{"header value with LF", abPlan(progressive.Match{Kind: progressive.MatchHeader, Name: "x-user", Value: "a\nb"}), "steps[1].setRoutes.routes.matches[0].value", "control characters"},
+		{"warn-only checks", func() progressive.Plan {
+			p := validPlan()
+			p.Checks[0].Severity = progressive.SeverityWarn
+			return p
+		}(), "steps[2].analyze.checks", "warn-only"},
+		{"an infinite max", func() progressive.Plan {
+			p := validPlan()
+			p.Checks[0].Max = progressive.Float(math.Inf(1))
+			return p
+		}(), "checks[0].max", "finite"},
+		{"flag key with a space", flagPlan("payment gateway", 10), "steps[0].setFlag.flag.key", "letters, digits"},
+		{"flag percent finer than a thousandth", flagPlan("payment_gateway_v2", 12.3456), "steps[0].setFlag.percent", "multiple of 0.001"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fields(t, tc.plan.Validate())
+			require.Contains(t, got, tc.field, "%v", got)
+			assert.Contains(t, got[tc.field], tc.msg)
+		})
+	}
+	assert.NoError(t, flagPlan("payment_gateway_v2", 12.345).Validate())
+}
+
+func flagPlan(key string, percent float64) progressive.Plan {
+	return progressive.Plan{
+		Name:   "flag",
+		Target: progressive.Target{Namespace: "production", Name: "payment-service"},
+		Checks: []progressive.Check{errorCheck()},
+		Steps: []progressive.Step{
+			{SetFlag: &progressive.SetFlagStep{Flag: progressive.FlagRef{Key: key}, Variation: "on", Fallback: "off", Percent: percent}},
+			{Analyze: &progressive.AnalyzeStep{Duration: time.Minute}},
+		},
+	}
 }
