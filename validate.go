@@ -2,6 +2,7 @@ package progressive
 
 import (
 	"fmt"
+	"github.com/agentops/progressive/internal/redact"
 	"math"
 	"net/url"
 	"slices"
@@ -216,14 +217,18 @@ func validateHook(h HookSpec, lifecycle bool) error {
 		}
 	}
 	if h.URL != "" {
+		// A webhook URL is a credential (userinfo, a token in the query, a
+		// Slack-style secret path): problems name it by scheme and host only,
+		// and never quote the parser's message, which repeats the URL.
+		shown := redact.WebhookURL(h.URL)
 		u, err := url.Parse(h.URL)
 		switch {
 		case err != nil:
-			pr.Add("url", h.URL, "is not a URL: %v", err)
+			pr.Add("url", shown, "is not a URL")
 		case u.Scheme != "http" && u.Scheme != "https":
-			pr.Add("url", h.URL, "must be an http or https URL")
+			pr.Add("url", shown, "must be an http or https URL")
 		case u.Host == "":
-			pr.Add("url", h.URL, "has no host")
+			pr.Add("url", shown, "has no host")
 		}
 	}
 	if h.Timeout < 0 {

@@ -253,3 +253,21 @@ func flagPlan(key string, percent float64) progressive.Plan {
 		},
 	}
 }
+
+func TestValidationNeverQuotesAWebhookSecret(t *testing.T) {
+	p := validPlan()
+	p.Hooks = []progressive.HookSpec{
+		{Name: "a", Phase: progressive.HookPreRollout, URL: "ftp://user:hunter2@hooks.example.com/T000/B000/XXXXSECRET?token=abc123"},
+		{Name: "b", Phase: progressive.HookPreRollout, URL: "https://user:hunter2@/T000/B000/XXXXSECRET?token=abc123"},
+		{Name: "c", Phase: progressive.HookPreRollout, URL: "https://hooks.example.com/%zzXXXXSECRET?token=abc123"},
+	}
+	err := p.Validate()
+	require.Error(t, err)
+	got := fields(t, err)
+	for _, f := range []string{"hooks[0].url", "hooks[1].url", "hooks[2].url"} {
+		assert.Contains(t, got, f)
+	}
+	for _, secret := range []string{"hunter2", "XXXXSECRET", "abc123", "T000"} {
+		assert.NotContains(t, err.Error(), secret)
+	}
+}
