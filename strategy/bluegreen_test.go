@@ -92,7 +92,7 @@ func TestBlueGreenInvalid(t *testing.T) {
 		{name: "no checks", strategy: strategy.BlueGreen{Replicas: 10},
 			fields: map[string]any{"blueGreen.checks": nil}},
 		{name: "bad migration hook", strategy: strategy.BlueGreen{Replicas: 10, Checks: checks, Migration: &progressive.HookSpec{URL: "mailto:x", Timeout: -1}},
-			fields: map[string]any{"blueGreen.migration.name": nil, "blueGreen.migration.url": "mailto:x", "blueGreen.migration.timeout": "-1ns"}},
+			fields: map[string]any{"blueGreen.migration.name": nil, "blueGreen.migration.url": "mailto:[redacted]", "blueGreen.migration.timeout": "-1ns"}},
 		{name: "validation hook with a phase", strategy: strategy.BlueGreen{Replicas: 10, Checks: checks, Validation: []progressive.HookSpec{smoke, phased}},
 			fields: map[string]any{"blueGreen.validation[1].phase": "pre-rollout", "blueGreen.validation[1].name": "smoke"}},
 		{name: "negative durations", strategy: strategy.BlueGreen{Replicas: 10, Checks: checks, Monitor: -time.Hour, DecommissionDelay: -time.Minute, ApprovalTimeout: -time.Second, ManualApproval: "g"},

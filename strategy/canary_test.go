@@ -239,7 +239,7 @@ func TestCanaryInvalid(t *testing.T) {
 		{name: "duplicate check names", strategy: strategy.Canary{Checks: []progressive.Check{errorRate, errorRate}},
 			fields: map[string]any{"canary.checks[1].name": "error-rate"}},
 		{name: "invalid lifecycle hook", strategy: strategy.Canary{Checks: checks, Hooks: []progressive.HookSpec{{Name: "x", URL: "ftp://x"}}},
-			fields: map[string]any{"canary.hooks[0].phase": "", "canary.hooks[0].url": "ftp://x"}},
+			fields: map[string]any{"canary.hooks[0].phase": "", "canary.hooks[0].url": "ftp://x/"}},
 		{name: "unknown inconclusive policy", strategy: strategy.Canary{Checks: checks, OnInconclusive: "promote"},
 			fields: map[string]any{"canary.onInconclusive": "promote"}},
 		{name: "approval timeout without gate", strategy: strategy.Canary{Checks: checks, ApprovalTimeout: time.Hour},
