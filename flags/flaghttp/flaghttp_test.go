@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,33 +16,45 @@ import (
 	"github.com/agentops/progressive/flags/flaghttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
 )
 
 const token = "api-0123456789-secret"
 
-// stepper advances fc whenever something waits on it, and records the total.
-func stepper(t *testing.T, fc *testingclock.FakeClock) (waited func() time.Duration) {
-	t.Helper()
-	start := fc.Now()
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if fc.HasWaiters() {
-				fc.Step(time.Second)
-			}
-			time.Sleep(50 * time.Microsecond)
-		}
-	}()
-	t.Cleanup(func() { close(done); <-stopped })
-	return func() time.Duration { return fc.Now().Sub(start) }
+// waitClock is a fake clock whose timers fire at once, after moving the time
+// forward by their length; it records each wait.
+type waitClock struct {
+	*testingclock.FakeClock
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func newWaitClock() *waitClock {
+	return &waitClock{FakeClock: testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+}
+
+func (c *waitClock) NewTimer(d time.Duration) clock.Timer {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.mu.Unlock()
+	t := c.FakeClock.NewTimer(d)
+	c.Step(d)
+	return t
+}
+
+func (c *waitClock) recorded() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+func (c *waitClock) waited() time.Duration {
+	var total time.Duration
+	for _, w := range c.recorded() {
+		total += w
+	}
+	return total
 }
 
 type answer struct {
@@ -73,23 +86,24 @@ func TestClassificationAndRetries(t *testing.T) {
 		answers  []answer
 		want     []error
 		requests int32
-		waited   time.Duration
+		// waited is the nominal total wait; jitter makes it between half of the
+		// backoff waits and all of them, and adds up to Backoff/2 to a Retry-After.
+		waited, least time.Duration
 	}{
-		{name: "success after two 503s", answers: []answer{{status: 503}, {status: 502}, {status: 200, body: `{"ok":true}`}}, requests: 3, waited: 3 * time.Second},
+		{name: "success after two 503s", answers: []answer{{status: 503}, {status: 502}, {status: 200, body: `{"ok":true}`}}, requests: 3, waited: 3 * time.Second, least: 1500 * time.Millisecond},
 		{name: "401 is not retried", answers: []answer{{status: 401, body: `{"message":"invalid token ` + token + `"}`}}, want: []error{flaghttp.ErrAuth, progressive.ErrInvalid}, requests: 1},
 		{name: "403 is not retried", answers: []answer{{status: 403, body: `{"detail":"no permission"}`}}, want: []error{flaghttp.ErrAuth, progressive.ErrInvalid}, requests: 1},
 		{name: "404", answers: []answer{{status: 404}}, want: []error{progressive.ErrNotFound}, requests: 1},
 		{name: "409", answers: []answer{{status: 409}}, want: []error{progressive.ErrConflict}, requests: 1},
 		{name: "400", answers: []answer{{status: 400, body: `{"message":"bad instruction"}`}}, want: []error{progressive.ErrInvalid}, requests: 1},
-		{name: "5xx until the attempts run out", answers: []answer{{status: 500}}, want: []error{progressive.ErrTransient}, requests: 4, waited: 7 * time.Second},
-		{name: "429 honours Retry-After in seconds", answers: []answer{{status: 429, header: map[string]string{"Retry-After": "5"}}, {status: 204}}, requests: 2, waited: 5 * time.Second},
+		{name: "5xx until the attempts run out", answers: []answer{{status: 500}}, want: []error{progressive.ErrTransient}, requests: 4, waited: 7 * time.Second, least: 3500 * time.Millisecond},
+		{name: "429 honours Retry-After in seconds", answers: []answer{{status: 429, header: map[string]string{"Retry-After": "5"}}, {status: 200, body: `{}`}}, requests: 2, waited: 5*time.Second + 500*time.Millisecond, least: 5 * time.Second},
 		{name: "429 with a Retry-After beyond MaxWait is not waited for", answers: []answer{{status: 429, header: map[string]string{"Retry-After": "3600"}}}, want: []error{progressive.ErrTransient}, requests: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, n := server(t, tc.answers...)
-			fc := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			waited := stepper(t, fc)
+			fc := newWaitClock()
 			var logs bytes.Buffer
 			c := flaghttp.New(flaghttp.Options{
 				Provider: "test", Clock: fc, Backoff: time.Second, MaxWait: time.Minute,
@@ -110,7 +124,8 @@ func TestClassificationAndRetries(t *testing.T) {
 				assert.Contains(t, err.Error(), "PATCH /api/flags/x")
 			}
 			assert.Equal(t, tc.requests, n.Load())
-			assert.Equal(t, tc.waited, waited())
+			assert.LessOrEqual(t, fc.waited(), tc.waited)
+			assert.GreaterOrEqual(t, fc.waited(), tc.least)
 			assert.NotContains(t, logs.String(), token)
 		})
 	}
@@ -118,8 +133,7 @@ func TestClassificationAndRetries(t *testing.T) {
 
 func TestRetryAfterDateAndRateLimitReset(t *testing.T) {
 	ctx := context.Background()
-	fc := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	waited := stepper(t, fc)
+	fc := newWaitClock()
 	srv, _ := server(t,
 		answer{status: 429, header: map[string]string{"Retry-After": fc.Now().Add(4 * time.Second).Format(http.TimeFormat)}},
 		answer{status: 429, header: map[string]string{"X-Ratelimit-Reset": "1767225609000"}}, // 00:00:09
@@ -129,7 +143,38 @@ func TestRetryAfterDateAndRateLimitReset(t *testing.T) {
 	require.NoError(t, c.Do(ctx, "op", func(ctx context.Context) error {
 		return c.Send(ctx, flaghttp.Request{Method: "GET", URL: srv.URL}, nil)
 	}))
-	assert.Equal(t, 9*time.Second, waited())
+	// 4s as asked, then until 00:00:09, each plus up to Backoff/2 (125ms).
+	waits := fc.recorded()
+	require.Len(t, waits, 2)
+	assert.GreaterOrEqual(t, waits[0], 4*time.Second)
+	assert.LessOrEqual(t, waits[0], 4*time.Second+125*time.Millisecond)
+	assert.GreaterOrEqual(t, fc.waited(), 9*time.Second)
+	assert.LessOrEqual(t, fc.waited(), 9*time.Second+125*time.Millisecond)
+}
+
+// The doubling backoff stops at MaxWait, and every wait is jittered: many
+// rollouts that failed against one backend together do not retry together.
+func TestBackoffIsCappedAndJittered(t *testing.T) {
+	srv, _ := server(t, answer{status: 503})
+	fc := newWaitClock()
+	c := flaghttp.New(flaghttp.Options{Clock: fc, Attempts: 10, Backoff: time.Second, MaxWait: 4 * time.Second})
+	err := c.Do(context.Background(), "op", func(ctx context.Context) error {
+		return c.Send(ctx, flaghttp.Request{Method: "GET", URL: srv.URL}, nil)
+	})
+	require.ErrorIs(t, err, progressive.ErrTransient)
+	assert.Contains(t, err.Error(), "gave up after 10 attempts", "the cap is not mistaken for a Retry-After beyond MaxWait")
+	waits := fc.recorded()
+	require.Len(t, waits, 9)
+	distinct := map[time.Duration]bool{}
+	for i, w := range waits {
+		nominal := min(time.Second<<i, 4*time.Second)
+		assert.GreaterOrEqual(t, w, nominal/2, "wait %d", i)
+		assert.LessOrEqual(t, w, nominal, "wait %d", i)
+		if nominal == 4*time.Second {
+			distinct[w] = true
+		}
+	}
+	assert.Greater(t, len(distinct), 1, "jittered: %v", waits)
 }
 
 func TestNoAnswerIsTransientAndCancelStopsWaiting(t *testing.T) {

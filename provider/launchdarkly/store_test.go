@@ -183,7 +183,15 @@ func TestFaults(t *testing.T) {
 		}()
 		for range 2 {
 			require.Eventually(t, fc.HasWaiters, 5*time.Second, time.Millisecond)
-			fc.Step(7 * time.Second)
+			fc.Step(7*time.Second - time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("retried before the Retry-After: %v", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			// The Retry-After in full, and the jitter added to it (at most half of
+			// Backoff, 1ms here).
+			fc.Step(2 * time.Millisecond)
 		}
 		require.NoError(t, <-done)
 		assert.Equal(t, 1, w.fake.Writes())
