@@ -572,7 +572,9 @@ func (s *Store) rolloutInstruction(ref progressive.FlagRef, f apiFlag, kind stri
 
 // write runs one change: GET the flag (variation ids, current targeting), build the
 // instructions, PATCH them, retried as a whole on transient failures; then it waits
-// until the SDK holds the new version.
+// until the SDK holds the new version. The PATCH counts as done only when its
+// answer is the patched flag (confirmed): a redirect, an empty or foreign answer is
+// never taken for a write.
 func (s *Store) write(ctx context.Context, ref progressive.FlagRef, e *sdkEnv, op string,
 	build func(apiFlag, apiEnv) ([]instruction, string, error)) error {
 	var version int
@@ -611,10 +613,12 @@ func (s *Store) write(ctx context.Context, ref progressive.FlagRef, e *sdkEnv, o
 		}, &out); err != nil {
 			return fmt.Errorf("launchdarkly: %s of flag %s: %w", op, ref, err)
 		}
-		s.remember(ref, out.Variations)
-		if oe, ok := out.Environments[ref.Environment]; ok {
-			version = oe.Version
+		oe, err := confirmed(ref, f, env, out)
+		if err != nil {
+			return fmt.Errorf("launchdarkly: %s of flag %s: %w", op, ref, err)
 		}
+		s.remember(ref, out.Variations)
+		version = oe.Version
 		s.logger.Debug("flag written", "flag", ref.String(), "op", op, "change", what, "version", version)
 		return nil
 	})
@@ -623,6 +627,28 @@ func (s *Store) write(ctx context.Context, ref progressive.FlagRef, e *sdkEnv, o
 	}
 	s.waitSynced(ctx, ref, e, version)
 	return nil
+}
+
+// confirmed checks that the answer to a semantic patch is the flag it patched:
+// the API answers with the updated flag, so an answer that is not ref (an empty
+// object, another flag, an error page that happens to be JSON), lacks its
+// environment or holds an older version of it than the one read before the write
+// confirms nothing. Transient: the operation reads the flag again and recomputes.
+func confirmed(ref progressive.FlagRef, before apiFlag, env apiEnv, out apiFlag) (apiEnv, error) {
+	oe, ok := out.Environments[ref.Environment]
+	switch {
+	case out.Key != ref.Key:
+		return apiEnv{}, fmt.Errorf("the answer does not confirm the write: it is flag %q, not %q: %w", out.Key, ref.Key, progressive.ErrTransient)
+	case !ok:
+		return apiEnv{}, fmt.Errorf("the answer does not confirm the write: it has no environment %q: %w", ref.Environment, progressive.ErrTransient)
+	case out.Version < before.Version || oe.Version < env.Version:
+		return apiEnv{}, fmt.Errorf("the answer does not confirm the write: it holds version %d of the environment, older than the %d read before: %w",
+			oe.Version, env.Version, progressive.ErrTransient)
+	case len(out.Variations) != len(before.Variations):
+		return apiEnv{}, fmt.Errorf("the answer does not confirm the write: it lists %d variations where the flag has %d: %w",
+			len(out.Variations), len(before.Variations), progressive.ErrTransient)
+	}
+	return oe, nil
 }
 
 // waitSynced waits, in real time and at most SyncTimeout, for the SDK to hold
