@@ -369,9 +369,13 @@ func (s *Store) SetRollout(ctx context.Context, ref progressive.FlagRef, rollout
 		if err != nil {
 			return err
 		}
-		return s.http.Send(ctx, s.admin(http.MethodPatch,
-			fmt.Sprintf("environments/%s/featurestates/%d/", doc.APIKey, fs.DjangoID),
-			withIDs(map[string]any{"multivariate_feature_state_values": mv}, fs)), nil)
+		path := fmt.Sprintf("environments/%s/featurestates/%d/", doc.APIKey, fs.DjangoID)
+		var got writtenState
+		if err := s.http.Send(ctx, s.admin(http.MethodPatch, path,
+			withIDs(map[string]any{"multivariate_feature_state_values": mv}, fs)), &got); err != nil {
+			return err
+		}
+		return confirmState(stateWrite{what: "PATCH " + path, id: fs.DjangoID, mv: mv}, got)
 	})
 }
 
@@ -408,9 +412,12 @@ func (s *Store) SetOn(ctx context.Context, ref progressive.FlagRef, on bool) err
 		return err
 	}
 	return s.change(ctx, ref, e, "set on", func(ctx context.Context, doc *environments.EnvironmentModel, fs *features.FeatureStateModel) error {
-		return s.http.Send(ctx, s.admin(http.MethodPatch,
-			fmt.Sprintf("environments/%s/featurestates/%d/", doc.APIKey, fs.DjangoID),
-			map[string]any{"enabled": on}), nil)
+		path := fmt.Sprintf("environments/%s/featurestates/%d/", doc.APIKey, fs.DjangoID)
+		var got writtenState
+		if err := s.http.Send(ctx, s.admin(http.MethodPatch, path, map[string]any{"enabled": on}), &got); err != nil {
+			return err
+		}
+		return confirmState(stateWrite{what: "PATCH " + path, id: fs.DjangoID, enabled: &on}, got)
 	})
 }
 

@@ -2,6 +2,7 @@ package flagsmith
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -115,17 +116,39 @@ type identityChange struct {
 func (s *Store) identityChange(ctx context.Context, envKey string, featureID int, value any, c identityChange) error {
 	body := map[string]any{"feature": featureID, "enabled": true, "feature_state_value": value}
 	base := fmt.Sprintf("environments/%s/edge-identities/", envKey)
+	enabled := true
 	switch c.action {
 	case "update":
-		return s.http.Send(ctx, s.admin(http.MethodPut, fmt.Sprintf("%s%s/edge-featurestates/%s/", base, c.o.uuid, c.o.fsUUID), body), nil)
+		return s.overrideWrite(ctx, http.MethodPut, fmt.Sprintf("%s%s/edge-featurestates/%s/", base, c.o.uuid, c.o.fsUUID), body, featureID, &enabled)
 	case "delete":
+		// Answered 204 without a body: the status is the confirmation.
 		return s.http.Send(ctx, s.admin(http.MethodDelete, fmt.Sprintf("%s%s/edge-featurestates/%s/", base, c.o.uuid, c.o.fsUUID), nil), nil)
 	}
 	uuid, err := s.identity(ctx, base, c.key)
 	if err != nil {
 		return err
 	}
-	return s.http.Send(ctx, s.admin(http.MethodPost, fmt.Sprintf("%s%s/edge-featurestates/", base, uuid), body), nil)
+	return s.overrideWrite(ctx, http.MethodPost, fmt.Sprintf("%s%s/edge-featurestates/", base, uuid), body, featureID, &enabled)
+}
+
+// overrideWrite sends an identity override and checks that the answer is the
+// override written: a state of the feature, enabled.
+func (s *Store) overrideWrite(ctx context.Context, method, path string, body map[string]any, featureID int, enabled *bool) error {
+	var got struct {
+		Feature json.RawMessage `json:"feature"`
+		Enabled *bool           `json:"enabled"`
+	}
+	if err := s.http.Send(ctx, s.admin(method, path, body), &got); err != nil {
+		return err
+	}
+	what := method + " " + path
+	if f, ok := refID(got.Feature); !ok || f != featureID {
+		return unconfirmed(what, "it is not an override of feature %d", featureID)
+	}
+	if got.Enabled == nil || *got.Enabled != *enabled {
+		return unconfirmed(what, "the override is not enabled")
+	}
+	return nil
 }
 
 // identity finds the Edge identity with identifier key, creating it if needed.
@@ -152,7 +175,7 @@ func (s *Store) identity(ctx context.Context, base, key string) (string, error) 
 		return "", err
 	}
 	if created.IdentityUUID == "" {
-		return "", fmt.Errorf("flagsmith: creating identity %q returned no identity_uuid: %w", key, progressive.ErrTransient)
+		return "", fmt.Errorf("flagsmith: creating identity %q: %w", key, unconfirmed("POST "+base, "it holds no identity_uuid"))
 	}
 	return created.IdentityUUID, nil
 }
@@ -246,10 +269,16 @@ func (s *Store) SetRules(ctx context.Context, ref progressive.FlagRef, rules []p
 			existing[o.segment.ID] = o.fs
 		}
 		var priorities []map[string]any
+		enabled := true
 		for i, d := range want {
 			body := map[string]any{"enabled": true, "feature_state_value": typedValue(d.value), "multivariate_feature_state_values": d.mv}
 			if ofs, ok := existing[d.segmentID]; ok {
-				if err := s.http.Send(ctx, s.admin(http.MethodPatch, fmt.Sprintf("features/featurestates/%d/", ofs.DjangoID), withIDs(body, ofs)), nil); err != nil {
+				path := fmt.Sprintf("features/featurestates/%d/", ofs.DjangoID)
+				var got writtenState
+				if err := s.http.Send(ctx, s.admin(http.MethodPatch, path, withIDs(body, ofs)), &got); err != nil {
+					return err
+				}
+				if err := confirmState(stateWrite{what: "PATCH " + path, id: ofs.DjangoID, enabled: &enabled, mv: d.mv}, got); err != nil {
 					return err
 				}
 			} else {
@@ -260,17 +289,37 @@ func (s *Store) SetRules(ctx context.Context, ref progressive.FlagRef, rules []p
 					map[string]any{"feature": fs.Feature.ID, "segment": d.segmentID, "environment": doc.ID, "priority": i}), &created); err != nil {
 					return err
 				}
+				if created.ID == 0 {
+					return unconfirmed("POST features/feature-segments/", "it holds no feature segment id")
+				}
 				featureSegment[d.segmentID] = created.ID
 				body["feature"], body["environment"], body["feature_segment"] = fs.Feature.ID, doc.ID, created.ID
-				if err := s.http.Send(ctx, s.admin(http.MethodPost, "features/featurestates/", body), nil); err != nil {
+				var got writtenState
+				if err := s.http.Send(ctx, s.admin(http.MethodPost, "features/featurestates/", body), &got); err != nil {
+					return err
+				}
+				if err := confirmState(stateWrite{what: "POST features/featurestates/", feature: fs.Feature.ID, enabled: &enabled, mv: d.mv}, got); err != nil {
 					return err
 				}
 			}
 			priorities = append(priorities, map[string]any{"id": featureSegment[d.segmentID], "priority": i})
 		}
 		if len(priorities) > 1 {
-			if err := s.http.Send(ctx, s.admin(http.MethodPost, "features/feature-segments/update-priorities/", priorities), nil); err != nil {
+			var got []struct {
+				ID       int `json:"id"`
+				Priority int `json:"priority"`
+			}
+			if err := s.http.Send(ctx, s.admin(http.MethodPost, "features/feature-segments/update-priorities/", priorities), &got); err != nil {
 				return err
+			}
+			set := map[int]int{}
+			for _, g := range got {
+				set[g.ID] = g.Priority
+			}
+			for _, p := range priorities {
+				if prio, ok := set[p["id"].(int)]; !ok || prio != p["priority"].(int) {
+					return unconfirmed("POST features/feature-segments/update-priorities/", "feature segment %v is not at priority %v", p["id"], p["priority"])
+				}
 			}
 		}
 		for segID, fsegID := range featureSegment {
