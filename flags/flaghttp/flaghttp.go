@@ -7,7 +7,8 @@
 //
 //	2xx            success, when its body decodes as what the caller expects (a
 //	               write's answer is the written object: an empty or undecodable
-//	               body is progressive.ErrTransient, never a confirmed write)
+//	               body is progressive.ErrTransient, never a confirmed write); with
+//	               nothing expected, an empty or JSON body (never an HTML page)
 //	3xx            progressive.ErrInvalid: never followed (a PATCH followed as a
 //	               GET would decode the unchanged object, or a login page, as a
 //	               successful write); the error names the status and the target
@@ -322,6 +323,13 @@ func (c *Client) Send(ctx context.Context, req Request, out any) error {
 		return e
 	}
 	if out == nil {
+		// Nothing to decode (a DELETE answered 204), but a body that is there and
+		// is not JSON came from a login page or a proxy, not from the API.
+		if t := bytes.TrimSpace(data); len(t) > 0 && !json.Valid(t) {
+			e := fail(resp.StatusCode, "undecodable answer: not JSON")
+			e.kind = progressive.ErrTransient
+			return e
+		}
 		return nil
 	}
 	// The caller expects the answer to confirm the request (the written object):

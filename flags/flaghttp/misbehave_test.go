@@ -127,3 +127,16 @@ func TestHugeRetryAfter(t *testing.T) {
 	assert.Equal(t, 1, srv.Requests(), "not retried against the server's wish")
 	assert.Contains(t, err.Error(), "not waiting")
 }
+
+// A request that expects no body (a DELETE answered 204) still refuses a 2xx
+// whose body is not JSON: a login page or a proxy's error page answered it, not
+// the API.
+func TestNoBodyExpectedStillRefusesAPage(t *testing.T) {
+	srv := badhttp.Serve(t, badhttp.Static(200, "text/html", "<html>Sign in</html>"))
+	c := flaghttp.New(flaghttp.Options{Provider: "test", Attempts: 1})
+	err := c.Send(context.Background(), flaghttp.Request{Method: http.MethodDelete, URL: srv.URL + "/api/x/1/"}, nil)
+	require.ErrorIs(t, err, progressive.ErrTransient)
+	assert.Contains(t, err.Error(), "undecodable answer")
+	ok := badhttp.Serve(t, badhttp.Static(204, "application/json", ""))
+	require.NoError(t, c.Send(context.Background(), flaghttp.Request{Method: http.MethodDelete, URL: ok.URL + "/api/x/1/"}, nil))
+}
