@@ -41,7 +41,12 @@ const (
 	DefaultWindow         = "10s"
 	DefaultStepWeight     = 10
 	DefaultMaxWeight      = 50
-	DefaultTimeout        = 10 * time.Minute
+	// DefaultRPS is each service's request rate: at 10% the canary serves 30
+	// requests a second, 300 in a 10s window, above the 101 that
+	// metrics.App.ErrorRate(1) needs to tell one error from a regression (at
+	// promtest's 100 requests a second a 10% canary never has enough).
+	DefaultRPS     = 300
+	DefaultTimeout = 10 * time.Minute
 	// StableVersion and CanaryVersion are the releases: the Deployments start
 	// at the first, every rollout promotes the second.
 	StableVersion = "v1"
@@ -83,6 +88,8 @@ type Options struct {
 	Window         string
 	// StepWeight and MaxWeight make the weights (10, 20, ..., 50). Default 10, 50.
 	StepWeight, MaxWeight float64
+	// RPS is each service's request rate in the App. Default DefaultRPS.
+	RPS float64
 	// QPS and Burst, when QPS is positive, are the rate limit of the runner's
 	// clients (the kubernetes provider's and the istio router's). Zero leaves
 	// it to the providers' defaults, as a program built with
@@ -127,6 +134,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxWeight <= 0 {
 		o.MaxWeight = DefaultMaxWeight
 	}
+	if o.RPS <= 0 {
+		o.RPS = DefaultRPS
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -167,7 +177,8 @@ type Report struct {
 	RSS, PeakRSS, ProcessPeakRSS int64
 	// Throttled counts the process' requests that waited more than 10 ms in
 	// client-go's rate limiter during Wall; Throttle is their wait by verb and
-	// resource. APILatency is every request's latency by verb and resource.
+	// resource. APILatency is the round trip of the runner's requests (from
+	// the counted transport: the apiserver's time, without the throttling).
 	Throttled            int64
 	Throttle, APILatency []OpStats
 	// Calls are the runner's store and Prometheus calls, timed.
@@ -234,7 +245,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	if o.QPS <= 0 {
 		runCfg.QPS, runCfg.Burst = 0, 0
 	}
-	runCfg, counter := Count(runCfg)
+	runCfg, counter, apiLatency := Count(runCfg)
 	provider, err := k8s.New(runCfg, k8s.Options{LeaveServiceSelector: true, PollInterval: o.ProviderPollInterval, Logger: log})
 	if err != nil {
 		return rep, fmt.Errorf("livescale: kubernetes provider: %w", err)
@@ -287,7 +298,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		}
 		plans[i] = plan
 		id := plan.Name
-		o.App.Service(promtest.ServiceSpec{Namespace: ns, Name: name, CanaryVersion: CanaryVersion,
+		o.App.Service(promtest.ServiceSpec{Namespace: ns, Name: name, CanaryVersion: CanaryVersion, RPS: o.RPS,
 			CanaryShare: func() float64 { return rec.Weight(id) }})
 	}
 	if err := o.Prometheus.WaitFor(ctx, fmt.Sprintf(`http_requests_total{namespace=%q,service=%q}`, ns, names[len(names)-1]), 30*time.Second); err != nil {
@@ -303,7 +314,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	defer cancel()
 	calls.Reset()
 	clientGo.throttle.Reset()
-	clientGo.latency.Reset()
+	apiLatency.Reset()
 	throttledBefore := clientGo.throttled.Load()
 	reqBefore, writesBefore := counter.Requests(), counter.Writes()
 	sampler := startSampler(counter)
@@ -323,7 +334,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	rep.Requests, rep.Writes = counter.Requests()-reqBefore, counter.Writes()-writesBefore
 	rep.RequestsPerSecond = float64(rep.Requests) / rep.Wall.Seconds()
 	rep.Throttled = clientGo.throttled.Load() - throttledBefore
-	rep.Throttle, rep.APILatency, rep.Calls = clientGo.throttle.Stats(), clientGo.latency.Stats(), calls.Stats()
+	rep.Throttle, rep.APILatency, rep.Calls = clientGo.throttle.Stats(), apiLatency.Stats(), calls.Stats()
 	if rep.RSS, rep.ProcessPeakRSS, err = RSS(); err != nil {
 		log.Warn("livescale: no RSS", "err", err)
 	}
@@ -425,13 +436,19 @@ func createTargets(ctx context.Context, cs kubernetes.Interface, ns string, name
 	return errors.Join(errs...)
 }
 
+// The stable Deployment's selector leaves the role label out (the pods carry
+// it). A selector with RoleLabel=stable, which provider/kubernetes' adopt
+// accepts, makes its Workload.Status list the ReplicaSets by that selector and
+// so never find the canary's: the deploy step then waits for its ReadyTimeout
+// (10 minutes) and rolls back. That is a bug of provider/kubernetes
+// (Workload.Status, see the package's report), not a choice of this harness.
 func createTarget(ctx context.Context, cs kubernetes.Interface, ns, name string, replicas int32) error {
 	labels := map[string]string{"app": name, k8s.RoleLabel: "stable"}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
@@ -615,7 +632,7 @@ func (r Report) String() string {
 	}
 	section("runner calls (timed around the store and the Prometheus source):", r.Calls, 10)
 	section("client-side throttling, by request:", r.Throttle, 8)
-	section("API request latency, by request:", r.APILatency, 12)
+	section("API round trips of the runner's clients (no throttling), by request:", r.APILatency, 12)
 	if w := Worst(r.Lags, 5); len(w) > 0 {
 		fmt.Fprintf(&b, "largest lags:\n%s\n", indent(joinLags(w)))
 	}

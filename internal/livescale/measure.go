@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +35,7 @@ func (c *Counter) Writes() int64 { return c.writes.Load() }
 type countingTransport struct {
 	next http.RoundTripper
 	c    *Counter
+	t    *Timings
 }
 
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -46,16 +45,23 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	default:
 		t.c.writes.Add(1)
 	}
-	return t.next.RoundTrip(r)
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	if r.URL.Query().Get("watch") != "true" {
+		t.t.Observe(r.Method+" "+resourceOf(r.URL.Path), time.Since(start))
+	}
+	return resp, err
 }
 
 // Count returns a copy of cfg whose clients count every request in the
-// Counter. It leaves the rate limit as cfg has it.
-func Count(cfg *rest.Config) (*rest.Config, *Counter) {
+// Counter and time its round trip (the apiserver's answer, after client-go's
+// rate limiter) in the Timings by verb and resource. It leaves the rate limit
+// as cfg has it.
+func Count(cfg *rest.Config) (*rest.Config, *Counter, *Timings) {
 	cfg = rest.CopyConfig(cfg)
-	c := &Counter{}
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, c: c} })
-	return cfg, c
+	c, t := &Counter{}, &Timings{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, c: c, t: t} })
+	return cfg, c, t
 }
 
 // OpStats are the calls of one operation: how many, how long in all, the longest.
@@ -122,14 +128,12 @@ func (t *Timings) Stats() []OpStats {
 	return out
 }
 
-// clientGo receives client-go's own metrics for the whole process: the time
-// each request waited in its client's rate limiter (client-side throttling)
-// and each request's latency. client-go takes one registration per process.
+// clientGo receives client-go's own metric of the whole process' requests:
+// the time each waited in its client's rate limiter (client-side throttling).
+// client-go takes one registration per process.
 var clientGo struct {
 	once      sync.Once
 	throttle  Timings
-	latency   Timings
-	requests  atomic.Int64
 	throttled atomic.Int64 // waits over 10ms
 }
 
@@ -151,18 +155,12 @@ func registerClientGoMetrics() {
 					clientGo.throttle.Observe(verb+" "+resourceOf(u.Path), d)
 				}
 			}),
-			RequestLatency: latencyFunc(func(_ context.Context, verb string, u url.URL, d time.Duration) {
-				clientGo.requests.Add(1)
-				clientGo.latency.Observe(verb+" "+resourceOf(u.Path), d)
-			}),
 		})
 	})
 }
 
-var nameSegment = regexp.MustCompile(`^\{[a-z]+\}$`)
-
-// resourceOf shortens an API path (client-go's URL template, names already
-// replaced by {name}) to its group and resource: "apps/deployments",
+// resourceOf shortens an API path (a request's, or client-go's URL template
+// with {name}) to its group, resource and subresource: "apps/deployments",
 // "networking.istio.io/virtualservices", "core/configmaps".
 func resourceOf(path string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
@@ -179,11 +177,15 @@ func resourceOf(path string) string {
 	if len(rest) >= 2 && rest[0] == "namespaces" {
 		rest = rest[2:]
 	}
-	rest = slices.DeleteFunc(slices.Clone(rest), func(s string) bool { return nameSegment.MatchString(s) })
-	if len(rest) == 0 {
+	// resource[/name[/subresource]]
+	switch len(rest) {
+	case 0:
 		return group
+	case 1, 2:
+		return group + "/" + rest[0]
+	default:
+		return group + "/" + rest[0] + "/" + rest[2]
 	}
-	return group + "/" + strings.Join(rest, "/")
 }
 
 // RSS returns the process' resident set size and its peak (VmRSS and VmHWM
