@@ -29,6 +29,8 @@ const (
 	TypeResult = "result"
 	// TypeRange: QueryRange arguments that cannot be sent.
 	TypeRange = "range"
+	// TypeTooLarge: an answer longer than Options.MaxBody, not read further.
+	TypeTooLarge = "too_large"
 )
 
 // QueryError is the error of a query that did not produce a Result. It wraps
@@ -96,7 +98,10 @@ func (s *Source) classify(ctx context.Context, q progressive.Query, timeout time
 		return fmt.Errorf("prometheus: query interrupted: %w", context.Cause(ctx))
 	}
 	var apiErr *v1.Error
+	var tooLarge *errTooLarge
 	switch {
+	case errors.As(err, &tooLarge):
+		return s.newError(progressive.ErrTransient, TypeTooLarge, 0, q, fmt.Sprintf("%s: %v", s.address, tooLarge))
 	case errors.As(err, &apiErr):
 		return s.classifyAPI(q, apiErr)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -26,6 +26,8 @@ const (
 	// MaxRangePoints is Prometheus' limit on the samples of one series in a range
 	// query; QueryRange rejects larger ranges before sending them.
 	MaxRangePoints = 11000
+	// DefaultMaxBody bounds what is read of one answer, as the flag stores do.
+	DefaultMaxBody = 8 << 20
 )
 
 // Options configure a Source. Only Address is required.
@@ -65,6 +67,14 @@ type Options struct {
 	// for each warning Prometheus returns with an answer. It never receives
 	// credentials. Default: discard.
 	Logger *slog.Logger `json:"-"`
+	// MaxBody bounds what is read of one answer, in bytes. A longer answer is not
+	// read further: the query fails with a *QueryError of Type TypeTooLarge
+	// wrapping progressive.ErrTransient that names the limit. An endless or
+	// runaway answer (a proxy's loop, a query matching millions of series) must
+	// not exhaust the memory of the process running the rollouts. Default 8 MiB
+	// (DefaultMaxBody); a range query of MaxRangePoints samples needs well under
+	// 1 MiB.
+	MaxBody int64 `json:"maxBody,omitempty"`
 }
 
 // Source is a progressive.MetricSource and progressive.RangeQuerier backed by the
@@ -91,6 +101,9 @@ func New(opts Options) (*Source, error) {
 	var p progressive.Problems
 	if opts.Timeout < 0 {
 		p.Add("timeout", opts.Timeout.String(), "must not be negative")
+	}
+	if opts.MaxBody < 0 {
+		p.Add("maxBody", opts.MaxBody, "must not be negative")
 	}
 	if err := p.Err(); err != nil {
 		return nil, fmt.Errorf("prometheus: options: %w", err)
@@ -151,7 +164,8 @@ func (s *Source) Address() string { return s.address }
 //   - a query the server rejects (bad_data, execution), refused credentials
 //     (401, 403) or a wrong path (404): progressive.ErrInvalid;
 //   - no answer (connection refused, DNS, reset), a timeout on either side, a
-//     5xx or 429: progressive.ErrTransient.
+//     5xx or 429, an answer longer than Options.MaxBody:
+//     progressive.ErrTransient.
 //
 // Error messages never contain the credentials of Options.
 func (s *Source) Query(ctx context.Context, q progressive.Query) (progressive.Result, error) {

@@ -5,12 +5,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/redact"
 )
 
 // BasicAuth are HTTP basic authentication credentials.
@@ -71,6 +73,9 @@ func parseAddress(address string) (endpoint, error) {
 		// url.Parse errors quote the input, which may hold a password.
 		return endpoint{}, fmt.Errorf("prometheus: Options.Address does not parse as a URL: %w", progressive.ErrInvalid)
 	}
+	// What messages show of the address: never its user info or its query
+	// (?api_key=...), which it may hold until it is refused below.
+	shown := redact.URL(address)
 	var ep endpoint
 	if u.User != nil {
 		ep.hasUser = true
@@ -79,13 +84,13 @@ func parseAddress(address string) (endpoint, error) {
 		u.User = nil
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: the scheme must be http or https: %w", u.Redacted(), progressive.ErrInvalid)
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: the scheme must be http or https: %w", shown, progressive.ErrInvalid)
 	}
 	if u.Host == "" {
-		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: no host: %w", u.Redacted(), progressive.ErrInvalid)
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: no host: %w", shown, progressive.ErrInvalid)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: must not have a query or fragment: %w", u.Redacted(), progressive.ErrInvalid)
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: must not have a query or fragment (credentials go in BearerToken, BasicAuth or Headers): %w", shown, progressive.ErrInvalid)
 	}
 	ep.url = u
 	ep.redacted = u.String()
@@ -119,11 +124,72 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-// transport is what New derives from Options: the HTTP client and the secrets to
-// scrub from messages.
+// transport is what New derives from Options: the HTTP client, the secrets to
+// scrub from messages and the answer size limit.
 type transport struct {
 	client  *http.Client
 	secrets []string
+	maxBody int64
+}
+
+// errTooLarge is the read error of an answer longer than the limit; classify
+// turns it into a QueryError of Type TypeTooLarge.
+type errTooLarge struct{ limit int64 }
+
+func (e *errTooLarge) Error() string {
+	return fmt.Sprintf("the answer is larger than the %s limit (Options.MaxBody); not read further", size(e.limit))
+}
+
+// size formats a byte count for messages: "8 MiB", "1500 bytes".
+func size(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// limitTransport caps the body of every answer. client_golang reads an answer
+// whole (bytes.Buffer.ReadFrom) before it looks at it, so the cap has to sit
+// under it, on the body the transport returns.
+type limitTransport struct {
+	base  http.RoundTripper
+	limit int64
+}
+
+func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit}
+	return resp, nil
+}
+
+// limitedBody reads at most limit bytes, then fails with *errTooLarge if more
+// follow (reading one byte past the limit tells an answer of exactly limit bytes
+// from a longer one).
+type limitedBody struct {
+	io.ReadCloser
+	left, limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, &errTooLarge{limit: b.limit}
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		// The byte past the limit is not handed on.
+		return n - 1, &errTooLarge{limit: b.limit}
+	}
+	return n, err
 }
 
 func buildTransport(o Options, ep endpoint) (transport, error) {
@@ -206,6 +272,10 @@ func buildTransport(o Options, ep endpoint) (transport, error) {
 			authorization: auth, headers: headers, hostHeader: hostHeader,
 		}
 	}
-	client.Transport = base
-	return transport{client: &client, secrets: secrets}, nil
+	maxBody := o.MaxBody
+	if maxBody == 0 {
+		maxBody = DefaultMaxBody
+	}
+	client.Transport = &limitTransport{base: base, limit: maxBody}
+	return transport{client: &client, secrets: secrets, maxBody: maxBody}, nil
 }
