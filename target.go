@@ -34,6 +34,22 @@ func (t Target) Validate() error {
 	return p.Err()
 }
 
+// IsDNSSubdomain reports whether s is a DNS-1123 subdomain, what Kubernetes
+// accepts as the name of most objects (and what rollout ids are): at most 253
+// lower-case letters, digits, '-' and '.', starting and ending with a letter or
+// digit, with no empty label.
+func IsDNSSubdomain(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || !isDNSLabel(label) {
+			return false
+		}
+	}
+	return true
+}
+
 func isDNSLabel(s string) bool {
 	if len(s) == 0 || len(s) > 63 {
 		return false

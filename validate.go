@@ -18,6 +18,9 @@ func (p Plan) Validate() error {
 	var pr Problems
 	if p.Name == "" {
 		pr.Add("name", nil, "must not be empty")
+	} else if !IsDNSSubdomain(p.Name) {
+		// The name is the rollout's id in state stores: a file, a ConfigMap.
+		pr.Add("name", p.Name, "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)")
 	}
 	pr.Merge("target", p.Target.Validate())
 	pr.Merge("release", p.Release.Validate())

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,11 +136,20 @@ func NewFileStore(dir string) (*FileStore, error) {
 	return &FileStore{dir: dir}, nil
 }
 
+// path maps an id to its file. Ids are plan names, DNS-1123 subdomains: a name
+// starting with "." would be a hidden file that List never returned.
 func (f *FileStore) path(id string) (string, error) {
-	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
-		return "", fmt.Errorf("rollout id %q: must be a plain name: %w", id, progressive.ErrInvalid)
+	if !progressive.IsDNSSubdomain(id) {
+		return "", fmt.Errorf("rollout id %q: must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit): %w", id, progressive.ErrInvalid)
 	}
 	return filepath.Join(f.dir, id+".json"), nil
+}
+
+// writeFailed classifies a failed write: a full disk, a read-only directory or a
+// vanished one are facts about the machine, not the rollout, and the runner
+// retries them (Run keeps the rollout driven meanwhile).
+func writeFailed(id string, err error) error {
+	return fmt.Errorf("write rollout %q: %w: %w", id, progressive.ErrTransient, err)
 }
 
 // Get implements StateStore.
@@ -175,22 +185,22 @@ func (f *FileStore) write(s State) error {
 	}
 	tmp, err := os.CreateTemp(f.dir, ".tmp-"+s.ID+"-*")
 	if err != nil {
-		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+		return writeFailed(s.ID, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+		return writeFailed(s.ID, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+		return writeFailed(s.ID, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+		return writeFailed(s.ID, err)
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("write rollout %q: %w", s.ID, err)
+		return writeFailed(s.ID, err)
 	}
 	return nil
 }
@@ -221,26 +231,42 @@ func (f *FileStore) Update(_ context.Context, s State) (State, error) {
 	return s, f.write(s)
 }
 
-// List implements StateStore.
+// ErrCorruptState marks entries of a store that cannot be read as states.
+var ErrCorruptState = errors.New("corrupt rollout state")
+
+// List implements StateStore. One unreadable file does not hide the others: List
+// returns every state it could read and, beside them, an error wrapping
+// ErrCorruptState that names each entry it skipped. A caller that can act on
+// the readable ones (resuming every rollout after a restart) checks
+// errors.Is(err, ErrCorruptState).
 func (f *FileStore) List(_ context.Context) ([]State, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	entries, err := os.ReadDir(f.dir)
 	if err != nil {
-		return nil, fmt.Errorf("list rollouts: %w", err)
+		return nil, fmt.Errorf("list rollouts: %w: %w", progressive.ErrTransient, err)
 	}
 	var out []State
+	var corrupt []error
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		s, err := f.read(strings.TrimSuffix(name, ".json"))
+		id := strings.TrimSuffix(name, ".json")
+		s, err := f.read(id)
+		if err == nil && s.ID != id {
+			err = fmt.Errorf("holds rollout %q", s.ID)
+		}
 		if err != nil {
-			return nil, err
+			corrupt = append(corrupt, fmt.Errorf("%s: %w", name, err))
+			continue
 		}
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(corrupt) > 0 {
+		return out, fmt.Errorf("list rollouts in %s: skipped %d entr(y/ies): %w: %w", f.dir, len(corrupt), ErrCorruptState, errors.Join(corrupt...))
+	}
 	return out, nil
 }
