@@ -17,6 +17,8 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/agentops/progressive/internal/kubeclient"
 )
 
 // Name is the provider name plans refer to: Workload.Name and Router.Name.
@@ -105,9 +107,13 @@ type Provider struct {
 	recorder    record.EventRecorder
 	broadcaster record.EventBroadcaster
 	stats       *counter
+	// watches are the Deployment informers behind Workload.WatchStatus.
+	watches statusWatches
 }
 
-// Stats counts the API requests a Provider made.
+// Stats counts the API requests a Provider made. The informers of
+// Workload.WatchStatus count as reads: their Lists, and each watch once when it
+// opens, since a watch is one long request whatever it carries.
 type Stats struct {
 	Reads  int64 `json:"reads"`
 	Writes int64 `json:"writes"`
@@ -131,19 +137,18 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // New returns a Provider talking to the cluster of cfg. A cfg without a rate limit
-// (QPS 0) gets 50 requests per second with bursts of 100 instead of client-go's 5.
-// Close stops its Event recorder.
+// (QPS 0 and no RateLimiter) gets 50 requests per second with bursts of 100
+// instead of client-go's 5: the provider's client is shared by every rollout it
+// drives, and its own waits poll every PollInterval. A caller that sets QPS keeps
+// theirs. Close stops its Event recorder and status informers.
 func New(cfg *rest.Config, opts Options) (*Provider, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("kubernetes: rest.Config must not be nil: %w", errInvalid)
 	}
 	c := &counter{}
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		// client-go's default (5/s, bursts of 10) would throttle the provider's
-		// short polls; stay well below the apiserver's fairness limits anyway.
-		cfg.QPS, cfg.Burst = 50, 100
-	}
+	// client-go's default (5/s, bursts of 10) would throttle the provider's
+	// short polls; stay well below the apiserver's fairness limits anyway.
+	cfg = rest.CopyConfig(kubeclient.WithDefaultRateLimit(cfg))
 	counted := rest.CopyConfig(cfg)
 	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, c: c} })
 	cs, err := kubernetes.NewForConfig(counted)
@@ -180,8 +185,10 @@ func newProvider(cs kubernetes.Interface, opts Options) *Provider {
 	return p
 }
 
-// Close stops the Event recorder New started, flushing what it can.
+// Close stops the Event recorder New started, flushing what it can, and the
+// informers of Workload.WatchStatus, closing their subscriptions' channels.
 func (p *Provider) Close() {
+	p.watches.close()
 	if p.broadcaster != nil {
 		p.broadcaster.Shutdown()
 	}
