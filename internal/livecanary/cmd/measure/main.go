@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/agentops/progressive/internal/livecanary"
 	"github.com/agentops/progressive/rollout"
 )
@@ -65,6 +67,9 @@ func main() {
 	sequential := flag.Bool("sequential", false, "run the scenarios of a run one at a time instead of in parallel")
 	verbose := flag.Bool("v", false, "log the harness' and the drivers' info records")
 	flag.Parse()
+	// client-go's leader election logs every acquisition through klog.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
