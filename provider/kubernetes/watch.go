@@ -36,7 +36,8 @@ var _ progressive.StatusWatcher = (*Workload)(nil)
 //
 // WatchStatus returns once the informer has listed the namespace, so that every
 // change after it returns is delivered. It fails when the List fails, typically
-// because the Role lacks list and watch on deployments; callers then poll.
+// because the Role lacks list and watch on deployments (role.yaml grants
+// neither: its workloads are polled); callers then poll.
 func (w *Workload) WatchStatus(ctx context.Context, t progressive.Target) (<-chan struct{}, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes: watch status of %q: %w", t.String(), err)
@@ -57,7 +58,7 @@ func (w *Workload) WatchStatus(ctx context.Context, t progressive.Target) (<-cha
 	case <-nw.synced:
 	case <-nw.failed:
 		w.p.watches.fail(nw)
-		return nil, classify(nw.err, "kubernetes: watch Deployments in %s for %s", t.Namespace, t)
+		return nil, classify(nw.err, "kubernetes: watch Deployments in %s for %s (status notifications need list and watch on deployments, beyond role.yaml)", t.Namespace, t)
 	case <-ctx.Done():
 		w.p.watches.unsubscribe(s)
 		return nil, fmt.Errorf("kubernetes: watch status of %s: %w", t, ctx.Err())

@@ -120,6 +120,25 @@ func TestRunWithStatusWatchDoesNotWaitForPolls(t *testing.T) {
 	assert.Less(t, took, 30*time.Second, "the steps did not wait for the poll interval")
 }
 
+// TestWatchStatusWithoutWatchPermission: under role.yaml, which grants no list or
+// watch on Deployments, WatchStatus fails at once with ErrInvalid naming the
+// refusal, and the runner polls instead.
+func TestWatchStatusWithoutWatchPermission(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	cs := e.Clientset()
+	seed(t, cs, ns, "orders", 1, "registry.example/orders:v1")
+	p := newProvider(t, serviceAccountConfig(t, e.Config(), cs, ns), fastOptions())
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	start := time.Now()
+	_, err := p.Workload().WatchStatus(ctx, target(ns, "orders"))
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	assert.ErrorContains(t, err, "forbidden")
+	assert.Less(t, time.Since(start), 10*time.Second, "no waiting for a List that cannot succeed")
+	t.Logf("%s after %s", err, time.Since(start).Round(time.Millisecond))
+}
+
 func drainChan(c <-chan struct{}) {
 	for {
 		select {
