@@ -34,6 +34,7 @@
 //	timeout on the server (a 503 saying "timeout")  ErrTransient
 //	client deadline (Options.Timeout)               ErrTransient and context.DeadlineExceeded
 //	other 5xx, 408, 429, unreadable answer          ErrTransient
+//	answer longer than Options.MaxBody (8 MiB)      ErrTransient (TypeTooLarge), read no further
 //
 // The engine stops the analysis on ErrInvalid (the runner rolls back saying why)
 // and counts ErrTransient as an inconclusive measurement: after the check's
