@@ -189,14 +189,34 @@ func (c Check) Validate() error {
 	if c.Baseline != nil && c.Baseline.Mode != BaselineRatio && c.Baseline.Mode != BaselineDifference {
 		p.Add("baseline.mode", string(c.Baseline.Mode), "must be %q or %q", BaselineRatio, BaselineDifference)
 	}
-	if c.Interval < 0 {
+	switch {
+	case c.Interval < 0:
 		p.Add("interval", c.Interval.String(), "must be positive")
+	case c.Interval > 0 && c.Interval < MinCheckInterval:
+		p.Add("interval", c.Interval.String(), "must be at least %s: shorter turns the analysis into a busy loop of queries and state writes", MinCheckInterval)
+	case c.Interval > MaxCheckInterval:
+		p.Add("interval", c.Interval.String(), "must be at most %s", MaxCheckInterval)
 	}
 	if c.InitialDelay < 0 {
 		p.Add("initialDelay", c.InitialDelay.String(), "must not be negative")
+	} else if c.InitialDelay > MaxInitialDelay {
+		p.Add("initialDelay", c.InitialDelay.String(), "must be at most %s", MaxInitialDelay)
 	}
 	if c.Window < 0 {
 		p.Add("window", c.Window.String(), "must not be negative")
+	} else if c.Window > MaxWindow {
+		p.Add("window", c.Window.String(), "must be at most %s", MaxWindow)
+	}
+	if c.WarmUp > MaxWindow {
+		p.Add("warmUp", c.WarmUp.String(), "must be at most %s", MaxWindow)
+	}
+	for _, l := range []struct {
+		field string
+		v     int
+	}{{"failureLimit", c.FailureLimit}, {"consecutiveFailureLimit", c.ConsecutiveFailureLimit}, {"inconclusiveLimit", c.InconclusiveLimit}} {
+		if l.v > MaxCountLimit {
+			p.Add(l.field, l.v, "must be at most %d", MaxCountLimit)
+		}
 	}
 	if s := c.Samples; s != nil {
 		if s.Query == "" {

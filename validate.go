@@ -35,8 +35,18 @@ func (p Plan) Validate() error {
 	if p.Traffic != nil && !(p.Traffic.RequestsPerSecond >= 0 && p.Traffic.RequestsPerSecond < math.Inf(1)) {
 		pr.Add("traffic.requestsPerSecond", p.Traffic.RequestsPerSecond, "must be a number of at least 0")
 	}
-	if len(p.Steps) == 0 {
+	switch {
+	case len(p.Steps) == 0:
 		pr.Add("steps", nil, "a plan needs at least one step")
+	case len(p.Steps) > MaxSteps:
+		pr.Add("steps", len(p.Steps), "a plan may have at most %d steps", MaxSteps)
+		return pr.Err() // each of them validated would drown the one problem that matters
+	}
+	if len(p.Checks) > MaxChecks {
+		pr.Add("checks", len(p.Checks), "a plan may have at most %d checks", MaxChecks)
+	}
+	if len(p.Hooks) > MaxHooks {
+		pr.Add("hooks", len(p.Hooks), "a plan may have at most %d lifecycle hooks", MaxHooks)
 	}
 	v := stepValidator{plan: p, problems: &pr, flagPercent: map[string]float64{}}
 	for i, s := range p.Steps {
@@ -81,6 +91,7 @@ func (v *stepValidator) step(path string, s Step) {
 		if s.Deploy.Replicas < 1 {
 			pr.Add(f+".replicas", s.Deploy.Replicas, "must be at least 1")
 		}
+		maxReplicas(pr, f+".replicas", s.Deploy.Replicas)
 		positiveIfSet(pr, f+".readyTimeout", s.Deploy.ReadyTimeout)
 		if v.plan.Release.Version == "" {
 			pr.Add("release.version", nil, "a plan that deploys needs a release version")
@@ -108,6 +119,7 @@ func (v *stepValidator) step(path string, s Step) {
 		if s.Scale.Replicas < 0 {
 			pr.Add(f+".replicas", s.Scale.Replicas, "must not be negative")
 		}
+		maxReplicas(pr, f+".replicas", s.Scale.Replicas)
 	case s.SetFlag != nil:
 		sf := s.SetFlag
 		pr.Merge(f+".flag", sf.Flag.Validate())
@@ -148,6 +160,9 @@ func (v *stepValidator) step(path string, s Step) {
 			v.analyses = true
 		}
 		validateChecks(pr, f+".checks", s.Analyze.Checks)
+		if len(s.Analyze.Checks) > MaxChecks {
+			pr.Add(f+".checks", len(s.Analyze.Checks), "an analysis may have at most %d checks", MaxChecks)
+		}
 	case s.Approval != nil:
 		if s.Approval.Gate == "" {
 			pr.Add(f+".gate", nil, "must not be empty")
@@ -160,6 +175,9 @@ func (v *stepValidator) step(path string, s Step) {
 		if r.Updated < 1 {
 			pr.Add(f+".updated", r.Updated, "must be at least 1")
 		}
+		maxReplicas(pr, f+".updated", r.Updated)
+		maxReplicas(pr, f+".params.maxSurge", r.Params.MaxSurge)
+		maxReplicas(pr, f+".params.maxUnavailable", r.Params.MaxUnavailable)
 		if r.Params.MaxSurge < 0 {
 			pr.Add(f+".params.maxSurge", r.Params.MaxSurge, "must not be negative")
 		}
@@ -236,9 +254,13 @@ func validateHook(h HookSpec, lifecycle bool) error {
 	}
 	if h.Timeout < 0 {
 		pr.Add("timeout", h.Timeout.String(), "must be positive")
+	} else if h.Timeout > MaxHookTimeout {
+		pr.Add("timeout", h.Timeout.String(), "must be at most %s", MaxHookTimeout)
 	}
 	if h.Retries < -1 {
 		pr.Add("retries", h.Retries, "must be -1 (none), 0 (default) or more")
+	} else if h.Retries > MaxHookRetries {
+		pr.Add("retries", h.Retries, "must be at most %d", MaxHookRetries)
 	}
 	return pr.Err()
 }
@@ -247,11 +269,25 @@ func positive(pr *Problems, field string, d time.Duration) {
 	if d <= 0 {
 		pr.Add(field, d.String(), "must be positive")
 	}
+	atMostStep(pr, field, d)
 }
 
 // positiveIfSet accepts zero, which selects the documented default.
 func positiveIfSet(pr *Problems, field string, d time.Duration) {
 	if d < 0 {
 		pr.Add(field, d.String(), "must be positive")
+	}
+	atMostStep(pr, field, d)
+}
+
+func atMostStep(pr *Problems, field string, d time.Duration) {
+	if d > MaxStepDuration {
+		pr.Add(field, d.String(), "must be at most %s", MaxStepDuration)
+	}
+}
+
+func maxReplicas(pr *Problems, field string, n int) {
+	if n > MaxReplicas {
+		pr.Add(field, n, "must be at most %d", MaxReplicas)
 	}
 }

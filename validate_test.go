@@ -271,3 +271,33 @@ func TestValidationNeverQuotesAWebhookSecret(t *testing.T) {
 		assert.NotContains(t, err.Error(), secret)
 	}
 }
+
+// Without limits a 1ns interval was a busy loop of queries and state writes, and
+// a hook could wait a year; each limit names its field and the bound.
+func TestLimits(t *testing.T) {
+	p := validPlan()
+	p.Checks[0].Interval = time.Nanosecond
+	p.Checks[0].FailureLimit = progressive.MaxCountLimit + 1
+	p.Steps[0].Deploy.Replicas = progressive.MaxReplicas + 1
+	p.Steps[2].Analyze.Duration = progressive.MaxStepDuration + time.Hour
+	p.Hooks = []progressive.HookSpec{{Name: "h", Phase: progressive.HookPreRollout, URL: "https://hooks.example.com/x", Timeout: 365 * 24 * time.Hour, Retries: 1000}}
+	got := fields(t, p.Validate())
+	for field, msg := range map[string]string{
+		"checks[0].interval":        "busy loop",
+		"checks[0].failureLimit":    "at most 10000",
+		"steps[0].deploy.replicas":  "at most 100000",
+		"steps[2].analyze.duration": "at most 2160h",
+		"hooks[0].timeout":          "at most 1h",
+		"hooks[0].retries":          "at most 10",
+	} {
+		assert.Contains(t, got[field], msg, field)
+	}
+
+	many := validPlan()
+	for len(many.Steps) <= progressive.MaxSteps {
+		many.Steps = append(many.Steps, progressive.Step{Pause: &progressive.PauseStep{Duration: time.Second}})
+	}
+	got = fields(t, many.Validate())
+	assert.Contains(t, got["steps"], "at most 5000 steps")
+	assert.Len(t, got, 1, "one problem, not five thousand")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -220,12 +221,25 @@ func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error)
 	return 0, x.save(ctx)
 }
 
+// MaxRetryBackoff caps the wait before retrying a transiently failed step,
+// whatever Options.RetryBackoff and the attempt number say.
+const MaxRetryBackoff = 5 * time.Minute
+
+// backoff doubles per attempt up to 8 times Options.RetryBackoff, is capped at
+// MaxRetryBackoff, and is spread by up to ±20% by the rollout's id and the
+// attempt: many rollouts retrying one failed backend do not retry in lockstep,
+// and one rollout's schedule stays reproducible (a test's fake clock sees the same
+// waits every run).
 func (x *exec) backoff(attempt int) time.Duration {
 	d := x.r.opts.RetryBackoff
 	for i := 1; i < attempt && i < 4; i++ {
 		d *= 2
 	}
-	return d
+	d = min(d, MaxRetryBackoff)
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", x.st.ID, attempt)
+	spread := float64(h.Sum64()%4001)/10000 - 0.2 // [-0.2, +0.2]
+	return time.Duration(float64(d) * (1 + spread))
 }
 
 // advance completes the step in flight and moves to the next.

@@ -169,11 +169,16 @@ func TestRollingInvalid(t *testing.T) {
 }
 
 func TestRollingHugeReplicasDoNotOverflow(t *testing.T) {
-	r := strategy.Rolling{Replicas: math.MaxInt, BatchPercent: 50}
+	r := strategy.Rolling{Replicas: progressive.MaxReplicas, BatchPercent: 50}
 	p, err := r.Plan(target, release)
 	requireValid(t, r, p, err)
 	updated, _, _ := rolls(p)
-	assert.Equal(t, math.MaxInt, updated[len(updated)-1])
+	assert.Equal(t, progressive.MaxReplicas, updated[len(updated)-1])
+
+	// Beyond the limit the plan is refused, and nothing overflows on the way.
+	_, err = strategy.Rolling{Replicas: math.MaxInt, BatchPercent: 50}.Plan(target, release)
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	assert.ErrorContains(t, err, "must be at most 100000")
 }
 
 func repeat2[T any](a, b T, n int) []T {

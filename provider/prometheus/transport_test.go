@@ -194,7 +194,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 			Release: progressive.Release{Version: "v2"},
 			Checks: []progressive.Check{{
 				Name: "gateway", Query: "gateway", Max: progressive.Float(1),
-				Interval: 20 * time.Millisecond, InconclusiveLimit: 2,
+				Interval: progressive.MinCheckInterval, InconclusiveLimit: 2,
 			}},
 			Steps: []progressive.Step{{Analyze: &progressive.AnalyzeStep{Duration: time.Second}}},
 		}
