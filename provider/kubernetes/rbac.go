@@ -20,7 +20,7 @@ const RoleName = "progressive"
 // (the namespace of the workloads, their Services, state ConfigMaps, Leases and
 // Jobs), parsed from role.yaml, which documents each rule:
 //
-//	deployments (apps)                get, create, update, patch
+//	deployments (apps)                get, list, watch, create, update, patch
 //	replicasets (apps)                list
 //	services                          get, update
 //	pods                              list

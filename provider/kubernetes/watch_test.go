@@ -9,6 +9,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/agentops/progressive"
 	k8s "github.com/agentops/progressive/provider/kubernetes"
@@ -120,23 +124,36 @@ func TestRunWithStatusWatchDoesNotWaitForPolls(t *testing.T) {
 	assert.Less(t, took, 30*time.Second, "the steps did not wait for the poll interval")
 }
 
-// TestWatchStatusWithoutWatchPermission: under role.yaml, which grants no list or
-// watch on Deployments, WatchStatus fails at once with ErrInvalid naming the
-// refusal, and the runner polls instead.
+// TestWatchStatusWithoutWatchPermission: a ServiceAccount that may not list or
+// watch Deployments (bound to nothing) gets ErrInvalid naming the refusal at
+// once, and the runner polls instead; under role.yaml the watch works.
 func TestWatchStatusWithoutWatchPermission(t *testing.T) {
 	e := env.Require(t)
 	ns := e.NewNamespace(t)
 	cs := e.Clientset()
 	seed(t, cs, ns, "orders", 1, "registry.example/orders:v1")
-	p := newProvider(t, serviceAccountConfig(t, e.Config(), cs, ns), fastOptions())
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+
+	_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	exp := int64(3600)
+	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "nobody", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	admin := e.Config()
+	unbound := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: tok.Status.Token}
+	p := newProvider(t, unbound, fastOptions())
 	start := time.Now()
-	_, err := p.Workload().WatchStatus(ctx, target(ns, "orders"))
+	_, err = p.Workload().WatchStatus(ctx, target(ns, "orders"))
 	require.ErrorIs(t, err, progressive.ErrInvalid)
 	assert.ErrorContains(t, err, "forbidden")
 	assert.Less(t, time.Since(start), 10*time.Second, "no waiting for a List that cannot succeed")
 	t.Logf("%s after %s", err, time.Since(start).Round(time.Millisecond))
+
+	scoped := newProvider(t, serviceAccountConfig(t, e.Config(), cs, ns), fastOptions())
+	ch, err := scoped.Workload().WatchStatus(ctx, target(ns, "orders"))
+	require.NoError(t, err, "role.yaml grants list and watch on Deployments")
+	require.NotNil(t, ch)
 }
 
 func drainChan(c <-chan struct{}) {
