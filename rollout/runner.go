@@ -124,6 +124,12 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 		return State{}, fmt.Errorf("rollout %s: plan rejected: %w", plan.Name, err)
 	}
 	plan = withPlanSources(plan)
+	for _, w := range Lint(plan) {
+		// Not a reason to refuse the plan, but nobody should meet it first in a
+		// post-incident review.
+		r.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "rollout plan warning",
+			slog.String("rollout", plan.Name), slog.String("field", w.Field), slog.String("warning", w.Message))
+	}
 	now := r.opts.Clock.Now()
 	stableVersion := r.stableVersion(ctx, plan)
 	if err := r.preflight(ctx, plan, stableVersion, now); err != nil {
