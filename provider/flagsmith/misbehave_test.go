@@ -1,6 +1,7 @@
 package flagsmith_test
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/http/httputil"
@@ -49,6 +50,9 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		invalid   bool
 		transient bool
 		want      string
+		// timeout overrides the short default: reading up to the 8 MiB limit
+		// takes a while under the race detector.
+		timeout time.Duration
 	}{
 		"302 to a login page":        {bad: badhttp.RedirectHandler(http.StatusFound, "https://sso.example.com/login?key="+adminToken), invalid: true, want: "sso.example.com/login"},
 		"308 elsewhere":              {bad: badhttp.RedirectHandler(http.StatusPermanentRedirect, "/api/v1/environment-document/"), invalid: true, want: "308"},
@@ -56,7 +60,7 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		"200 with another state":     {bad: badhttp.Static(200, "application/json", `{"id":999999,"enabled":false,"feature":1,"multivariate_feature_state_values":[]}`), transient: true, want: "does not confirm"},
 		"200 without a body":         {bad: badhttp.Static(200, "application/json", ""), transient: true, want: "empty answer"},
 		"200 with garbage":           {bad: badhttp.GarbageHandler(), transient: true, want: "undecodable"},
-		"200 without end":            {bad: badhttp.EnormousHandler(), transient: true, want: "limit"},
+		"200 without end":            {bad: badhttp.EnormousHandler(), transient: true, want: "limit", timeout: 20 * time.Second},
 		"no answer":                  {bad: badhttp.HangHandler(), transient: true},
 		"reset":                      {bad: badhttp.ResetHandler(), transient: true},
 		"429 for an hour":            {bad: badhttp.TooManyHandler("3600"), transient: true, want: "not waiting"},
@@ -64,6 +68,7 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		"200 with an HTML page body": {bad: badhttp.Static(200, "text/html", "<html>Sign in</html>"), transient: true, want: "undecodable"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			timeout := cmp.Or(tc.timeout, timeout)
 			w := newWorld(t, func(o *flagsmith.Options) {
 				o.AdminURL = writesAnsweredBy(t, o.AdminURL, tc.bad)
 				o.Attempts = 2

@@ -1,6 +1,7 @@
 package launchdarkly_test
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/http/httputil"
@@ -46,6 +47,9 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		invalid   bool
 		transient bool
 		want      string
+		// timeout overrides the short default: reading up to the 8 MiB limit
+		// takes a while under the race detector.
+		timeout time.Duration
 	}{
 		// Followed, the PATCH would become a GET of the unchanged flag, decoded
 		// as the written one.
@@ -63,7 +67,7 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		}, transient: true, want: "does not confirm"},
 		"200 without a body": {bad: func(string) http.Handler { return badhttp.Static(200, "application/json", "") }, transient: true, want: "empty answer"},
 		"200 with garbage":   {bad: func(string) http.Handler { return badhttp.GarbageHandler() }, transient: true, want: "undecodable"},
-		"200 without end":    {bad: func(string) http.Handler { return badhttp.EnormousHandler() }, transient: true, want: "limit"},
+		"200 without end":    {bad: func(string) http.Handler { return badhttp.EnormousHandler() }, transient: true, want: "limit", timeout: 20 * time.Second},
 		"no answer":          {bad: func(string) http.Handler { return badhttp.HangHandler() }, transient: true},
 		"reset":              {bad: func(string) http.Handler { return badhttp.ResetHandler() }, transient: true},
 		"429 for an hour":    {bad: func(string) http.Handler { return badhttp.TooManyHandler("3600") }, transient: true, want: "not waiting"},
@@ -72,6 +76,7 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		}, transient: true},
 	} {
 		t.Run(name, func(t *testing.T) {
+			timeout := cmp.Or(tc.timeout, timeout)
 			w := newWorld(t, func(o *launchdarkly.Options) {
 				o.BaseURL = patchedBy(t, o.BaseURL, tc.bad(o.BaseURL))
 				o.Attempts = 2

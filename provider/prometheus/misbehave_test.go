@@ -1,6 +1,7 @@
 package prometheus_test
 
 import (
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -22,19 +23,23 @@ func TestMisbehavingServers(t *testing.T) {
 	for name, tc := range map[string]struct {
 		srv  *badhttp.Server
 		want string
+		// timeout overrides the short default: reading up to the size limit
+		// takes a while under the race detector.
+		timeout time.Duration
 	}{
 		"hang":     {srv: badhttp.Hang(t), want: "no answer"},
 		"trickle":  {srv: badhttp.Trickle(t, 50*time.Millisecond, `{"status":"success","data":{"resultType":"scalar","result":[0,"1"]}}`), want: "no answer"},
 		"reset":    {srv: badhttp.Reset(t), want: "unreachable"},
 		"garbage":  {srv: badhttp.Garbage(t), want: "unreadable answer"},
 		"empty":    {srv: badhttp.Empty(t), want: "unreadable answer"},
-		"enormous": {srv: badhttp.Enormous(t), want: "larger than the 1 MiB limit"},
+		"enormous": {srv: badhttp.Enormous(t), want: "larger than the 1 MiB limit", timeout: 10 * time.Second},
 		"429":      {srv: badhttp.TooMany(t, "3600"), want: "HTTP 429"},
 		// Queries are reads: a redirect is followed (without the credentials to
 		// another host), and a login page is no answer.
 		"302 to a login page": {srv: badhttp.Redirect(t, 302, badhttp.Serve(t, badhttp.Static(200, "text/html", "<html>Sign in</html>")).URL+"/login?token="+token), want: "unreadable answer"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			timeout := cmp.Or(tc.timeout, timeout)
 			var logs logBuffer
 			src := newSource(t, prometheus.Options{Address: tc.srv.URL, BearerToken: token, Timeout: timeout, MaxBody: 1 << 20, Logger: logs.logger()})
 			for _, query := range []func() error{
