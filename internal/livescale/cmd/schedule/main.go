@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/agentops/progressive/internal/livescale"
@@ -35,6 +36,7 @@ func main() {
 	flag.IntVar(&o.Burst, "burst", 0, "burst of the runner's clients, with -qps")
 	flag.DurationVar(&o.Timeout, "timeout", livescale.DefaultTimeout, "bound on the rollouts")
 	verbose := flag.Bool("v", false, "log the harness' progress and the runner's warnings")
+	cpuprofile := flag.String("cpuprofile", "", "write this process' CPU profile of the whole run to the file")
 	flag.Parse()
 	o.QPS = float32(*qps)
 	level := slog.LevelError
@@ -45,8 +47,21 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "schedule:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "schedule:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "schedule:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
