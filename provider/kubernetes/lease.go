@@ -312,6 +312,7 @@ func leaseRecord(lease *coordinationv1.Lease) (holder string, renewed, until tim
 func (l *Lease) claim(ctx context.Context) error {
 	leases := l.p.cs.CoordinationV1().Leases(l.opts.Namespace)
 	var presumedDead string // the holder and renewal already logged as dead
+	var seen string         // the holder and renewal first seen, without Wait
 	for {
 		lease, err := leases.Get(ctx, l.opts.Name, metav1.GetOptions{})
 		switch {
@@ -335,11 +336,26 @@ func (l *Lease) claim(ctx context.Context) error {
 		}
 		silent := now.Sub(renewed)
 		if !l.opts.Wait {
-			if silent <= l.opts.deadAfter() {
-				return fmt.Errorf("kubernetes lease %s/%s: %s is held by %s until %s (renewed %s ago); another runner drives it: %w",
+			// A holder is alive only if it renews while we watch: a driver
+			// restarted right after its predecessor was killed sees a recent
+			// renewal that will never come again, and must not give up on it.
+			key := holder + "@" + renewed.String()
+			switch {
+			case seen != "" && seen != key && silent <= l.opts.deadAfter():
+				return fmt.Errorf("kubernetes lease %s/%s: %s is held by %s until %s (renewed %s ago, again while we watched); another runner drives it: %w",
 					l.opts.Namespace, l.opts.Name, l.target, holder, until.Format(time.RFC3339), silent.Round(time.Millisecond), errConflict)
+			case seen == "" || seen != key:
+				seen = key
 			}
-			if key := holder + "@" + renewed.String(); key != presumedDead {
+			if silent <= l.opts.deadAfter() {
+				// Not yet presumed dead: look again within half a renewal period.
+				wait := min(until.Sub(now), l.opts.RetryPeriod/2, renewed.Add(l.opts.deadAfter()+time.Millisecond).Sub(now))
+				if err := sleepCtx(ctx, wait); err != nil {
+					return fmt.Errorf("kubernetes lease %s/%s: watching %s: not acquired: %w", l.opts.Namespace, l.opts.Name, holder, err)
+				}
+				continue
+			}
+			if key != presumedDead {
 				presumedDead = key
 				l.p.opts.Logger.InfoContext(ctx, "kubernetes lease: holder presumed dead; waiting for its lease to expire",
 					slog.String("lease", l.opts.Namespace+"/"+l.opts.Name), slog.String("target", l.target.String()),
