@@ -189,7 +189,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		})
 		require.NoError(t, err)
 		plan := progressive.Plan{
-			Name: "leak-check", Strategy: "analysis-only",
+			Name: "leak-check", Strategy: "",
 			Target:  progressive.Target{Namespace: "shop", Name: "checkout"},
 			Release: progressive.Release{Version: "v2"},
 			Checks: []progressive.Check{{
