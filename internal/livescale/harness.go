@@ -615,7 +615,7 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "promoted %d of %d; setup %s; wall %s (first Start to last end)\n", r.Promoted, r.N, r.Setup.Round(time.Millisecond), r.Wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "schedule lag, every step:   %s\n", r.Lag)
 	for _, k := range r.ByKind {
-		fmt.Fprintf(&b, "  before %-10s %s\n", k.Kind+":", k.Distribution)
+		fmt.Fprintf(&b, "  after %-11s %s\n", k.Kind+":", k.Distribution)
 	}
 	fmt.Fprintf(&b, "first measurement lag:      %s\n", r.FirstMeasurement)
 	fmt.Fprintf(&b, "API requests: %d (%d writes), %.1f/s on average, %.0f/s at the busiest second; throttled (>10ms in client-go's limiter): %d\n",

@@ -133,6 +133,8 @@ type StepLag struct {
 	// succeeded event).
 	Step int
 	Kind progressive.StepKind
+	// After is the kind of the step before, whose planned end Planned is.
+	After progressive.StepKind
 	// Planned is when the plan says the step should start: the previous step's
 	// planned end. Actual is when it started (its step-started event).
 	Planned, Actual time.Time
@@ -205,7 +207,7 @@ func Schedule(id string, plan progressive.Plan, tl Timeline, ready Readiness, va
 			planned, basis = prevStart.Add(AnalysisDuration(plan, *prev.Analyze, vars)), "analysis"
 			if fm := tl.Steps[i-1].FirstMeasurement; !fm.IsZero() {
 				due := prevStart.Add(FirstMeasurementDelay(plan, *prev.Analyze, vars))
-				first = append(first, StepLag{Rollout: id, Step: i - 1, Kind: prev.Kind(), Planned: due, Actual: fm, Lag: fm.Sub(due), Basis: "first-measurement"})
+				first = append(first, StepLag{Rollout: id, Step: i - 1, Kind: prev.Kind(), After: prev.Kind(), Planned: due, Actual: fm, Lag: fm.Sub(due), Basis: "first-measurement"})
 			} else {
 				problems = append(problems, fmt.Sprintf("%s: step %d (analyze) completed without a measured event", id, i-1))
 			}
@@ -223,7 +225,7 @@ func Schedule(id string, plan progressive.Plan, tl Timeline, ready Readiness, va
 			}
 			basis = "ready"
 		}
-		lags = append(lags, StepLag{Rollout: id, Step: i, Kind: kind, Planned: planned, Actual: actual, Lag: actual.Sub(planned), Basis: basis})
+		lags = append(lags, StepLag{Rollout: id, Step: i, Kind: kind, After: prev.Kind(), Planned: planned, Actual: actual, Lag: actual.Sub(planned), Basis: basis})
 	}
 	return lags, first, problems
 }
@@ -286,12 +288,14 @@ func lagsOf(ls []StepLag) []time.Duration {
 	return out
 }
 
-// ByKind distributes the lags of ls by the kind of the step that started late
-// ("end" for the end of a rollout), in a stable order.
+// ByKind distributes the lags of ls by the kind of the step before the one
+// that started late ("after setWeight": the router's traffic change took that
+// long; "after analyze": the analysis ended late; "after deploy": the step
+// after the canary's pods were ready started late), in a stable order.
 func ByKind(ls []StepLag) []KindDistribution {
 	groups := map[string][]time.Duration{}
 	for _, l := range ls {
-		k := orString(string(l.Kind), "end")
+		k := string(l.After)
 		groups[k] = append(groups[k], l.Lag)
 	}
 	out := make([]KindDistribution, 0, len(groups))
@@ -302,7 +306,7 @@ func ByKind(ls []StepLag) []KindDistribution {
 	return out
 }
 
-// KindDistribution is the lag distribution of the steps of one kind.
+// KindDistribution is the lag distribution of the steps after one kind.
 type KindDistribution struct {
 	Kind string
 	Distribution

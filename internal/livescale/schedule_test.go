@@ -122,3 +122,17 @@ func TestRSS(t *testing.T) {
 	assert.Positive(t, rss)
 	assert.GreaterOrEqual(t, peak, rss)
 }
+
+func TestByKind(t *testing.T) {
+	ls := []StepLag{
+		{After: progressive.KindSetWeight, Lag: time.Second},
+		{After: progressive.KindSetWeight, Lag: 3 * time.Second},
+		{After: progressive.KindAnalyze, Lag: 2 * time.Second},
+	}
+	got := ByKind(ls)
+	require.Len(t, got, 2)
+	assert.Equal(t, "analyze", got[0].Kind)
+	assert.Equal(t, "setWeight", got[1].Kind)
+	assert.Equal(t, 3*time.Second, got[1].Max)
+	assert.Equal(t, 2, got[1].N)
+}
