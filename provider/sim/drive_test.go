@@ -98,6 +98,7 @@ func TestAdvanceUntil(t *testing.T) {
 	err := sim.AdvanceUntil(ctx(t), fc, time.Minute, time.Hour, func() bool { return false })
 	require.ErrorIs(t, err, sim.ErrNotDone)
 	assert.Equal(t, t0.Add(90*time.Minute), fc.Now(), "gave up after max of virtual time")
+	fc.Step(24 * time.Hour) // lets the waiter above return (goleak)
 
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
