@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/agentops/progressive"
@@ -82,4 +84,12 @@ func (s State) validateLoaded(id string) error {
 		}
 	}
 	return p.Err()
+}
+
+// newRunnerID names a Runner in its hook claims: random, so two processes (or
+// two runners of one process) never share one.
+func newRunnerID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -202,6 +203,13 @@ func (x *exec) isPromotionPoint(step progressive.Step) bool {
 // or when attempts run out.
 func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error) (time.Duration, error) {
 	st := x.st
+	switch {
+	case errors.Is(err, errClaimedElsewhere):
+		return x.r.opts.PollInterval, nil
+	case errors.Is(err, progressive.ErrConflict):
+		// Another runner saved this rollout first: it drives it now.
+		return 0, err
+	}
 	label := fmt.Sprintf("step %d (%s)", st.Step.Index+1, step.Kind())
 	if progressive.IsTransient(err) && !errors.Is(err, context.Canceled) && st.Step.Attempts+1 < x.r.opts.MaxAttempts {
 		st.Step.Attempts++
@@ -287,6 +295,12 @@ func (x *exec) lifecycleHooks(ctx context.Context, phase progressive.HookPhase) 
 		if h.Phase != phase || x.st.hookRun(key) {
 			continue
 		}
+		if err := x.claimHook(ctx, key, h); err != nil {
+			if errors.Is(err, errClaimedElsewhere) {
+				return false, x.r.opts.PollInterval, nil
+			}
+			return false, 0, err
+		}
 		if herr := x.runHook(ctx, h, ""); herr != nil {
 			x.startRollback(ctx, fmt.Sprintf("%s hook %q failed: %v", phase, h.Name, herr), rollbackInfo{})
 			return false, 0, x.save(ctx)
@@ -308,6 +322,14 @@ func (x *exec) lifecycleHooksBestEffort(ctx context.Context, phase progressive.H
 		if h.Phase != phase || x.st.hookRun(key) {
 			continue
 		}
+		if err := x.claimHook(ctx, key, h); err != nil {
+			if errors.Is(err, errClaimedElsewhere) {
+				// Come back later: the other runner finishes it, or its claim
+				// goes stale and this one runs it.
+				return false, 0, fmt.Errorf("%s hook %q: %w: %w", phase, h.Name, err, progressive.ErrTransient)
+			}
+			return false, 0, err
+		}
 		if err := x.runHook(ctx, h, x.reasonForHooks()); err != nil {
 			x.st.decide(x.now, "hook-failed", fmt.Sprintf("%s hook %q failed (ignored, nothing left to undo): %v", phase, h.Name, err))
 		} else {
@@ -316,6 +338,42 @@ func (x *exec) lifecycleHooksBestEffort(ctx context.Context, phase progressive.H
 		x.st.HooksRun = append(x.st.HooksRun, key)
 	}
 	return true, 0, nil
+}
+
+// claimHook saves the state with the hook claimed by this runner before the hook
+// runs, so that a second runner reconciling the same rollout loses the state
+// conflict here, not after running the hook (a migration) a second time. It
+// returns errClaimedElsewhere while another runner's claim is fresh.
+func (x *exec) claimHook(ctx context.Context, key string, spec progressive.HookSpec) error {
+	i := slices.IndexFunc(x.st.HooksClaimed, func(c HookClaim) bool { return c.Key == key })
+	switch {
+	case i < 0:
+		x.st.HooksClaimed = append(x.st.HooksClaimed, HookClaim{Key: key, Owner: x.r.id, At: x.now})
+	case x.st.HooksClaimed[i].Owner == x.r.id:
+		return nil // ours: a retry after an error in this process
+	case x.now.Sub(x.st.HooksClaimed[i].At) < hookClaimTTL(spec):
+		return errClaimedElsewhere
+	default:
+		// The other runner has had longer than the hook can take: it died.
+		x.st.decide(x.now, "hook-takeover", fmt.Sprintf("hook %s was claimed by runner %s at %s and never finished; running it again",
+			key, x.st.HooksClaimed[i].Owner, x.st.HooksClaimed[i].At.Format(time.RFC3339)))
+		x.st.HooksClaimed[i] = HookClaim{Key: key, Owner: x.r.id, At: x.now}
+	}
+	return x.save(ctx)
+}
+
+// errClaimedElsewhere means another runner is running a hook right now.
+var errClaimedElsewhere = errors.New("hook claimed by another runner")
+
+// hookClaimTTL is how long a hook may take: its attempts at its timeout, plus a
+// minute for the runner's own saves.
+func hookClaimTTL(spec progressive.HookSpec) time.Duration {
+	timeout := orDuration(spec.Timeout, progressive.DefaultHookTimeout)
+	retries := spec.Retries
+	if retries == 0 {
+		retries = progressive.DefaultHookRetries
+	}
+	return time.Duration(max(retries, 0)+1)*timeout + time.Minute
 }
 
 func (x *exec) reasonForHooks() string {

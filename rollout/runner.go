@@ -55,6 +55,8 @@ type Options struct {
 type Runner struct {
 	opts   Options
 	engine *analysis.Engine
+	// id tells this runner's hook claims from another's (State.HooksClaimed).
+	id string
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -84,7 +86,7 @@ func New(opts Options) (*Runner, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
 	}
-	r := &Runner{opts: opts, locks: map[string]*sync.Mutex{}, wake: map[string]chan struct{}{}}
+	r := &Runner{opts: opts, id: newRunnerID(), locks: map[string]*sync.Mutex{}, wake: map[string]chan struct{}{}}
 	engine, err := analysis.NewEngine(analysis.Options{
 		Sources: r.sourceResolver,
 		Judges:  opts.Judges,

@@ -131,10 +131,18 @@ type State struct {
 	Phase Phase            `json:"phase"`
 	Step  StepState        `json:"step"`
 	// HooksRun lists lifecycle hooks already run (phase/name), so none runs twice.
-	HooksRun []string       `json:"hooksRun,omitempty"`
-	Applied  Applied        `json:"applied"`
-	Rollback *RollbackState `json:"rollback,omitempty"`
-	Command  *Command       `json:"command,omitempty"`
+	HooksRun []string `json:"hooksRun,omitempty"`
+	// HooksClaimed lists the hooks a runner claimed, by saving this state,
+	// before running them. Of two runners reconciling the same rollout, the one
+	// whose claim loses the state conflict never runs the hook, and one that
+	// finds another runner's fresh claim waits for it. A claim older than the
+	// hook can take (its timeout times its attempts, plus a minute) is taken
+	// over: a hook interrupted by a crash runs again. Hooks run at least once,
+	// never twice at once.
+	HooksClaimed []HookClaim    `json:"hooksClaimed,omitempty"`
+	Applied      Applied        `json:"applied"`
+	Rollback     *RollbackState `json:"rollback,omitempty"`
+	Command      *Command       `json:"command,omitempty"`
 	// StableVersion is the version stable ran when the rollout started, for
 	// {{.Version}} in the stable side's queries.
 	StableVersion string `json:"stableVersion,omitempty"`
@@ -145,6 +153,14 @@ type State struct {
 	UpdatedAt  time.Time      `json:"updatedAt"`
 	// Version is the store's revision, for optimistic concurrency.
 	Version int64 `json:"version"`
+}
+
+// HookClaim says which runner started a hook, and when.
+type HookClaim struct {
+	// Key is phase/name for lifecycle hooks, step/<index>/<name> for hook steps.
+	Key   string    `json:"key"`
+	Owner string    `json:"owner"`
+	At    time.Time `json:"at"`
 }
 
 func (s *State) hookRun(key string) bool {

@@ -49,6 +49,9 @@ func (x *exec) executeStep(ctx context.Context, step progressive.Step) (stepOutc
 	case step.Approval != nil:
 		return x.approval(ctx, *step.Approval)
 	case step.Hook != nil:
+		if err := x.claimHook(ctx, fmt.Sprintf("step/%d/%s", x.st.Step.Index, step.Hook.Hook.Name), step.Hook.Hook); err != nil {
+			return stepOutcome{}, err
+		}
 		if err := x.runHook(ctx, step.Hook.Hook, ""); err != nil {
 			return stepOutcome{rollback: fmt.Sprintf("hook %q failed: %v", step.Hook.Hook.Name, err)}, nil
 		}
