@@ -33,6 +33,20 @@
 // wrapped rest.Config transport), the requests client-go's rate limiter held
 // back, the process' RSS (/proc/self/status) and the wall time.
 //
+// # What it measured
+//
+// On internal/testenv with two shared cores, 100 rollouts (13 steps each, 5
+// analyses of 10 s), the providers' default client limits (50 requests per
+// second, bursts of 100, per client): all promoted in about 2 minutes for a
+// plan of about one, p50/p90/p99/max lag 1.3 s / 6.2 s / 17.8 s / 19.2 s,
+// about 93 API requests per rollout (78 per second on average, 300 in the
+// busiest second), half of them held back by client-go's rate limiter for
+// about a second, and an RSS of 80 to 90 MiB. Without client-side limits (QPS
+// 400) the p99 was 4.9 s: the apiserver then answers in about 200 ms under the
+// bursts of steps that coincide, and a traffic change costs about ten
+// sequential requests. The schedule's 1 s is out of reach until a step costs
+// fewer requests (see TestHundredRolloutsKeepSchedule's failures).
+//
 // TestHundredRolloutsKeepSchedule asserts that 100 rollouts are all promoted
 // and that every step starts within a second of its plan; the command
 // internal/livescale/cmd/schedule prints the same figures for any N:

@@ -618,8 +618,8 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "  after %-11s %s\n", k.Kind+":", k.Distribution)
 	}
 	fmt.Fprintf(&b, "first measurement lag:      %s\n", r.FirstMeasurement)
-	fmt.Fprintf(&b, "API requests: %d (%d writes), %.1f/s on average, %.0f/s at the busiest second; throttled (>10ms in client-go's limiter): %d\n",
-		r.Requests, r.Writes, r.RequestsPerSecond, r.PeakRequestsPerSecond, r.Throttled)
+	fmt.Fprintf(&b, "API requests: %d (%d writes, %.0f per rollout), %.1f/s on average, %.0f/s at the busiest second; throttled (>10ms in client-go's limiter): %d\n",
+		r.Requests, r.Writes, float64(r.Requests)/float64(max(r.N, 1)), r.RequestsPerSecond, r.PeakRequestsPerSecond, r.Throttled)
 	fmt.Fprintf(&b, "RSS: %s at the end, %s at most during the rollouts, %s peak of the process (VmHWM)\n", mb(r.RSS), mb(r.PeakRSS), mb(r.ProcessPeakRSS))
 	section := func(title string, ops []OpStats, n int) {
 		if len(ops) == 0 {

@@ -176,6 +176,12 @@ func orString(s, def string) string {
 //
 // Every plan time is anchored on the actual start of the step before, so a lag
 // is counted once, at the step where it arose, not again at every step after.
+// A step's actual start is its step-started event, which the runner emits
+// after saving the state; the runner's own clock for the step (the state's
+// StartedAt, from which the analysis' deadline and first measurement are
+// computed) starts before that save. A slow save therefore shows as lag of
+// the step, and as a first measurement that came "early" (a negative lag) by
+// up to the save's duration.
 func Schedule(id string, plan progressive.Plan, tl Timeline, ready Readiness, vars analysis.Vars) (lags, first []StepLag, problems []string) {
 	n := len(plan.Steps)
 	started := func(i int) time.Time {
