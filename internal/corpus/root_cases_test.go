@@ -149,18 +149,18 @@ func rootCases() []bad {
 	}
 
 	// Names, labels and keys.
-	for i, s := range append(injections, "", "Payment", "a_b", "-a", "a-", "a..b", strings.Repeat("a", 254)) {
+	for i, s := range with(injections, "", "Payment", "a_b", "-a", "a-", "a..b", strings.Repeat("a", 254)) {
 		out = append(out, planCase("name#"+label(i), "name", func(p *progressive.Plan) { p.Name = s }))
 	}
-	for i, s := range append(injections, "", "Payment-Service", strings.Repeat("a", 64), "a.b", "a_b", "-x", "x-") {
+	for i, s := range with(injections, "", "Payment-Service", strings.Repeat("a", 64), "a.b", "a_b", "-x", "x-") {
 		out = append(out, bad{entry: "Target.Validate", name: "name#" + label(i), field: "name", run: func(context.Context) error {
 			return progressive.Target{Namespace: "production", Name: s}.Validate()
 		}})
 	}
-	for i, s := range append(injections, "Prod", strings.Repeat("n", 64), "a.b", "-a") {
+	for i, s := range with(injections, "Prod", strings.Repeat("n", 64), "a.b", "-a") {
 		out = append(out, planCase("target.namespace#"+label(i), "target.namespace", func(p *progressive.Plan) { p.Target.Namespace = s }))
 	}
-	versions := append(injections, `v2"} or vector(1) #`, "v2\"} or on() vector(1)", "-v2", "v2-", ".v2", strings.Repeat("1", 64), "v2/../x", "v2:latest")
+	versions := with(injections, `v2"} or vector(1) #`, "v2\"} or on() vector(1)", "-v2", "v2-", ".v2", strings.Repeat("1", 64), "v2/../x", "v2:latest")
 	for i, s := range versions {
 		out = append(out, bad{entry: "Release.Validate", name: "version#" + label(i), field: "version", run: func(context.Context) error {
 			return progressive.Release{Version: s}.Validate()
@@ -336,7 +336,7 @@ func rootCases() []bad {
 			return progressive.Routes{StableWeight: 100, Matches: []progressive.Match{c.m}}.Validate()
 		}})
 	}
-	for i, k := range append(injections, "", "-key", ".key", strings.Repeat("k", 257), "ключ", "payment gateway") {
+	for i, k := range with(injections, "", "-key", ".key", strings.Repeat("k", 257), "ключ", "payment gateway") {
 		field := "key"
 		out = append(out, bad{entry: "FlagRef.Validate", name: "key#" + label(i), field: field, run: func(context.Context) error {
 			return progressive.FlagRef{Key: k}.Validate()
@@ -431,5 +431,18 @@ func rootCases() []bad {
 	out = append(out, planCase("hook-duplicate-name", "hooks[1].name", func(p *progressive.Plan) {
 		p.Hooks = append(p.Hooks, progressive.HookSpec{Name: "notify", Phase: progressive.HookOnRollback, URL: secretURL})
 	}, secretPassword, secretToken, secretPath))
+	// Names that reach approvers, hooks, logs and records are not checked for
+	// control characters.
+	out = append(out,
+		planCase("check-name-CRLF", "checks[0].name", func(p *progressive.Plan) { p.Checks[0].Name = "error-rate\r\nlevel=INFO msg=promoted" }),
+		stepCase("approval-gate-CRLF", 5, "steps[5].approval.gate", progressive.Step{Approval: &progressive.ApprovalStep{Gate: "release\r\napproved=yes"}}),
+		planCase("hook-name-CRLF", "hooks[0].name", func(p *progressive.Plan) { p.Hooks[0].Name = "notify\nX-Injected: 1" }),
+		planCase("step-name-CRLF", "steps[1].name", func(p *progressive.Plan) { p.Steps[1].Name = "weight-10\r\nweight-100" }),
+	)
+	for i := len(out) - 4; i < len(out); i++ {
+		out[i].bug = controlBug
+	}
 	return out
 }
+
+const controlBug = "check names, approval gates, hook names and step names accept CR, LF and other control characters (they reach approvers, webhook payloads, logs and decision records); validate.go checks them only for emptiness: refuse control characters and bound their length"
