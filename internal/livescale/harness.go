@@ -102,6 +102,10 @@ type Options struct {
 	// ProviderPollInterval is the kubernetes provider's (k8s.Options). Zero
 	// keeps its default.
 	ProviderPollInterval time.Duration
+	// MemoryStore keeps the states in a rollout.MemoryStore instead of the
+	// kubernetes provider's ConfigMaps: an experiment that tells the store's
+	// share of the lag (its requests and their throttling) from the rest.
+	MemoryStore bool
 	// Timeout bounds the rollouts, from the first Start. Default 10m.
 	Timeout time.Duration
 	// Logger receives the harness' progress and the runner's diagnostics.
@@ -251,8 +255,10 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		return rep, fmt.Errorf("livescale: kubernetes provider: %w", err)
 	}
 	defer provider.Close()
-	store, err := provider.Store(ns)
-	if err != nil {
+	var store rollout.StateStore
+	if o.MemoryStore {
+		store = rollout.NewMemoryStore()
+	} else if store, err = provider.Store(ns); err != nil {
 		return rep, fmt.Errorf("livescale: store: %w", err)
 	}
 	router, err := istio.New(runCfg, istio.Options{Create: true})
@@ -304,9 +310,13 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	if err := o.Prometheus.WaitFor(ctx, fmt.Sprintf(`http_requests_total{namespace=%q,service=%q}`, ns, names[len(names)-1]), 30*time.Second); err != nil {
 		return rep, fmt.Errorf("livescale: %w", err)
 	}
-	rep.Settings = fmt.Sprintf("N=%d, %d+%d pods each, weights %g..%g step %g, soak %s, checks every %s over [%s], runner poll %s, client QPS %s",
+	storeName := "ConfigMap store"
+	if o.MemoryStore {
+		storeName = "memory store (experiment)"
+	}
+	rep.Settings = fmt.Sprintf("N=%d, %d+%d pods each, weights %g..%g step %g, soak %s, checks every %s over [%s], runner poll %s, client QPS %s, %s",
 		o.N, o.StableReplicas, o.CanaryReplicas, o.StepWeight, o.MaxWeight, o.StepWeight, o.Soak, o.Interval, o.Window,
-		durOr(o.PollInterval, rollout.DefaultPollInterval), qpsString(o.QPS, o.Burst))
+		durOr(o.PollInterval, rollout.DefaultPollInterval), qpsString(o.QPS, o.Burst), storeName)
 	log.Info("livescale: starting rollouts", "settings", rep.Settings)
 
 	// The rollouts, all at once.

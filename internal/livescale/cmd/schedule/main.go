@@ -7,6 +7,8 @@
 //	go run ./internal/livescale/cmd/schedule -n 100
 //	go run ./internal/livescale/cmd/schedule -n 100 -poll 5s   # the runner's default poll
 //	go run ./internal/livescale/cmd/schedule -n 100 -qps 5 -burst 10  # client-go's default limit
+//	go run ./internal/livescale/cmd/schedule -n 100 -qps 400 -burst 800  # no client-side throttling
+//	go run ./internal/livescale/cmd/schedule -n 100 -memory-store  # without the ConfigMap store's requests
 package main
 
 import (
@@ -34,6 +36,7 @@ func main() {
 	flag.DurationVar(&o.RetryBackoff, "retry-backoff", 0, "the runner's RetryBackoff (0: its default)")
 	qps := flag.Float64("qps", 0, "rate limit of the runner's clients (0: the providers' defaults)")
 	flag.IntVar(&o.Burst, "burst", 0, "burst of the runner's clients, with -qps")
+	flag.BoolVar(&o.MemoryStore, "memory-store", false, "keep the states in memory instead of ConfigMaps (an experiment: the store's share of the lag)")
 	flag.DurationVar(&o.Timeout, "timeout", livescale.DefaultTimeout, "bound on the rollouts")
 	verbose := flag.Bool("v", false, "log the harness' progress and the runner's warnings")
 	cpuprofile := flag.String("cpuprofile", "", "write this process' CPU profile of the whole run to the file")
