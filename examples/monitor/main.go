@@ -189,7 +189,7 @@ func source(cfg config, address string) (*prometheus.Source, error) {
 func monitorPlan(target progressive.Target, version string, checks []progressive.Check, d time.Duration) progressive.Plan {
 	return progressive.Plan{
 		Name:     fmt.Sprintf("monitor-%s-%s-%s", target.Namespace, target.Name, version),
-		Strategy: "monitor",
+		Strategy: progressive.StrategyCanary, // it watches a deployed canary
 		Reason:   "watch the deployed canary for " + d.String() + " with the seed's rollback triggers; decide, change nothing",
 		Target:   target,
 		Release:  progressive.Release{Version: version},

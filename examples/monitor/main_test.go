@@ -33,11 +33,13 @@ func TestMonitor(t *testing.T) {
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
 	cfg := config{
 		prometheus: prom.URL, namespace: "production", service: "payment-service", version: "v2.0.0",
-		mesh: "app", window: "5s", duration: 3 * time.Second, interval: time.Second,
+		mesh: "app", window: "10s", duration: 3 * time.Second, interval: time.Second,
 		inconclusiveLimit: 3, timeout: 5 * time.Second, tokenFile: tokenFile, headers: headerFlag{},
 		recordFile: filepath.Join(t.TempDir(), "record.json"),
 	}
-	// Wait until both canaries' 5s error rates have data.
+	// Wait until both canaries' 10s error rates have data. The canary gets 20
+	// requests a second: a 10s window holds 200, enough for the error rate's
+	// 1% threshold (samples.min 101); a 5s window would hold too few.
 	for _, svc := range []struct{ name, version string }{{"payment-service", "v2.0.0"}, {"orders", "v3"}} {
 		c := metrics.App{Window: cfg.window}.ErrorRate(1)
 		expr, err := analysis.Render(c, analysis.Vars{Namespace: "production", Service: svc.name, CanaryVersion: svc.version, StableVersion: "stable"}, "canary")
@@ -56,7 +58,7 @@ func TestMonitor(t *testing.T) {
 	var recs []rollout.DecisionRecord
 	require.NoError(t, json.Unmarshal(b, &recs))
 	require.Len(t, recs, 1)
-	assert.Equal(t, "monitor", recs[0].Context.Strategy)
+	assert.Equal(t, "canary", recs[0].Context.Strategy)
 	assert.NotContains(t, string(b), token)
 
 	out.Reset()
