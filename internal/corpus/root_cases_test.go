@@ -244,7 +244,9 @@ func rootCases() []bad {
 		return flag(s)
 	}
 	sf := "steps[1].setFlag."
-	hook := func(h progressive.HookSpec) progressive.Step { return progressive.Step{Hook: &progressive.HookStep{Hook: h}} }
+	hook := func(h progressive.HookSpec) progressive.Step {
+		return progressive.Step{Hook: &progressive.HookStep{Hook: h}}
+	}
 	roll := func(r progressive.RollStep) progressive.Step { return progressive.Step{Roll: &r} }
 	okRoll := progressive.RollStep{Updated: 1, Params: progressive.RollingParams{MaxSurge: 1}, ReadinessBudget: 5}
 	withRoll := func(mut func(r *progressive.RollStep)) progressive.Step {

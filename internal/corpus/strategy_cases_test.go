@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -263,4 +264,23 @@ func strategyCases() []bad {
 // would overwrite it.
 func with(base []string, extra ...string) []string {
 	return append(append([]string(nil), base...), extra...)
+}
+
+// Recommend returns no error, so it is not in the corpus: whatever the profile
+// (NaN, infinite or negative traffic), it must answer a known strategy with
+// reasons and not panic.
+func TestRecommendTakesAnyProfile(t *testing.T) {
+	for _, rps := range []float64{nan, posInf, negInf, -1, 0, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		for mask := 0; mask < 1<<9; mask += 37 {
+			p := strategy.Profile{
+				RequestsPerSecond: rps, Critical: mask&1 != 0, DatabaseMigration: mask&2 != 0, LongRunningRequests: mask&4 != 0,
+				NeedsInstantRollback: mask&8 != 0, UserTargeting: mask&16 != 0, DecoupleRelease: mask&32 != 0,
+				ToleratesVersionMixing: mask&64 != 0, LowRisk: mask&128 != 0, HasServiceMesh: mask&256 != 0,
+			}
+			r := strategy.Recommend(p)
+			if strategy.Lookup(r.Strategy) != nil || len(r.Reasons) == 0 {
+				t.Errorf("Recommend(%+v) = %+v", p, r)
+			}
+		}
+	}
 }

@@ -1,6 +1,0 @@
-package corpus_test
-
-
-
-
-func providerCases() []bad { return nil }
