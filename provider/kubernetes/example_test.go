@@ -30,7 +30,7 @@ func ExampleRole() {
 	}
 	// Output:
 	// Role shop/progressive
-	// apps                deployments     get,create,update,patch
+	// apps                deployments     get,list,watch,create,update,patch
 	// apps                replicasets     list
 	// core                services        get,update
 	// core                pods            list
