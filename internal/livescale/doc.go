@@ -38,10 +38,15 @@
 // On internal/testenv with two shared cores, 100 rollouts (13 steps each, 5
 // analyses of 10 s), the providers' default client limits (50 requests per
 // second, bursts of 100, per client): all promoted in about 2 minutes for a
-// plan of about one, p50/p90/p99/max lag 1.3 s / 6.2 s / 17.8 s / 19.2 s,
-// about 93 API requests per rollout (78 per second on average, 300 in the
-// busiest second), half of them held back by client-go's rate limiter for
-// about a second, and an RSS of 80 to 90 MiB. Without client-side limits (QPS
+// plan of about one; lag p50 1.3-1.4 s, p90 6.2-6.7 s, p99 15-18 s, max
+// 15-19 s (two runs); 93-95 API requests per rollout (78 per second on
+// average, 240-310 in the busiest second), about half of them held back by
+// client-go's rate limiter for about a second; an RSS of 77 to 86 MiB. The
+// worst step is each rollout's first traffic change, which all 100 make at
+// about the same moment through the istio router's throttled client. With
+// the states in memory instead of ConfigMaps (-memory-store) the analyses
+// ended within a second of their plan (p99 0.9 s) and the traffic changes
+// stayed as late. Without client-side limits (QPS
 // 400) the p99 was 4.9 s: the apiserver then answers in about 200 ms under the
 // bursts of steps that coincide, and a traffic change costs about ten
 // sequential requests. The schedule's 1 s is out of reach until a step costs
