@@ -22,6 +22,19 @@ type stepOutcome struct {
 
 func waitFor(d time.Duration) stepOutcome { return stepOutcome{wait: d, changed: true} }
 
+// waitUnchanged waits without a state write: polling a step whose action was
+// already recorded changes nothing worth a write (a write per wake was most of
+// a waiting rollout's API requests).
+func waitUnchanged(d time.Duration) stepOutcome { return stepOutcome{wait: d} }
+
+// waitAfter waits, writing the state only when this call changed it.
+func waitAfter(d time.Duration, changed bool) stepOutcome {
+	if changed {
+		return waitFor(d)
+	}
+	return waitUnchanged(d)
+}
+
 var finished = stepOutcome{done: true}
 
 func (x *exec) executeStep(ctx context.Context, step progressive.Step) (stepOutcome, error) {
@@ -78,6 +91,7 @@ func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcom
 		return stepOutcome{}, err
 	}
 	t := x.st.Plan.Target
+	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		if err := w.DeployCanary(ctx, t, x.st.Plan.Release, d.Replicas); err != nil {
 			return stepOutcome{}, fmt.Errorf("deploy canary %s: %w", x.st.Plan.Release, err)
@@ -99,7 +113,7 @@ func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcom
 	case x.timedOut(d.ReadyTimeout, DefaultReadyTimeout):
 		return stepOutcome{rollback: fmt.Sprintf("canary not ready within %s: %d/%d pods ready", formatDuration(orDuration(d.ReadyTimeout, DefaultReadyTimeout)), status.Canary.Ready, d.Replicas)}, nil
 	}
-	return waitFor(x.r.opts.PollInterval), nil
+	return waitAfter(x.r.opts.PollInterval, !wasApplied), nil
 }
 
 // setRoutes writes routes in one call, then reads them back: what the router
@@ -149,6 +163,7 @@ func (x *exec) scale(ctx context.Context, s progressive.ScaleStep) (stepOutcome,
 	if err != nil {
 		return stepOutcome{}, err
 	}
+	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		if err := w.ScaleCanary(ctx, x.st.Plan.Target, s.Replicas); err != nil {
 			return stepOutcome{}, fmt.Errorf("scale canary to %d: %w", s.Replicas, err)
@@ -167,7 +182,7 @@ func (x *exec) scale(ctx context.Context, s progressive.ScaleStep) (stepOutcome,
 	if x.timedOut(0, DefaultReadyTimeout) {
 		return stepOutcome{rollback: fmt.Sprintf("canary not ready within %s after scaling: %d/%d pods", formatDuration(DefaultReadyTimeout), status.Canary.Ready, s.Replicas)}, nil
 	}
-	return waitFor(x.r.opts.PollInterval), nil
+	return waitAfter(x.r.opts.PollInterval, !wasApplied), nil
 }
 
 func (x *exec) setFlag(ctx context.Context, f progressive.SetFlagStep) (stepOutcome, error) {
@@ -216,18 +231,20 @@ func (x *exec) setFlag(ctx context.Context, f progressive.SetFlagStep) (stepOutc
 }
 
 func (x *exec) pause(d time.Duration) stepOutcome {
+	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		x.st.Step.Applied = true
 		x.st.Step.Deadline = x.st.Step.StartedAt.Add(d)
 	}
 	if remaining := x.st.Step.Deadline.Sub(x.now); remaining > 0 {
-		return waitFor(remaining)
+		return waitAfter(remaining, !wasApplied)
 	}
 	return finished
 }
 
 func (x *exec) analyze(ctx context.Context, a progressive.AnalyzeStep) (stepOutcome, error) {
 	checks := x.st.Plan.ChecksFor(a)
+	begun := x.st.Step.Analysis == nil
 	if x.st.Step.Analysis == nil {
 		s := x.r.engine.Begin(checks, x.st.Step.StartedAt, x.st.Step.StartedAt.Add(a.Duration))
 		if x.st.Applied.AnalysedSince.IsZero() {
@@ -267,7 +284,7 @@ func (x *exec) analyze(ctx context.Context, a progressive.AnalyzeStep) (stepOutc
 	if wait <= 0 {
 		wait = x.r.opts.PollInterval
 	}
-	return waitFor(wait), nil
+	return waitAfter(wait, begun || len(res.Measurements) > 0), nil
 }
 
 // detection finds when the failing checks last passed in this step: the earliest
@@ -358,6 +375,7 @@ func (x *exec) roll(ctx context.Context, r progressive.RollStep) (stepOutcome, e
 			return stepOutcome{}, err
 		}
 	}
+	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		if err := roller.RollTo(ctx, t, x.st.Plan.Release, r.Updated, r.Params); err != nil {
 			return stepOutcome{}, fmt.Errorf("update %d pod(s) to %s: %w", r.Updated, x.st.Plan.Release, err)
@@ -384,7 +402,7 @@ func (x *exec) roll(ctx context.Context, r progressive.RollStep) (stepOutcome, e
 		x.st.decide(x.now, "advance", fmt.Sprintf("%d of %d pods (%.3g%%) fail readiness, within the %g%% budget", rs.Unready, rs.Desired, share, r.ReadinessBudget))
 		return finished, nil
 	}
-	return waitFor(x.r.opts.PollInterval), nil
+	return waitAfter(x.r.opts.PollInterval, !wasApplied), nil
 }
 
 func (x *exec) promote(ctx context.Context, p progressive.PromoteStep) (stepOutcome, error) {
@@ -393,6 +411,7 @@ func (x *exec) promote(ctx context.Context, p progressive.PromoteStep) (stepOutc
 		return stepOutcome{}, err
 	}
 	t := x.st.Plan.Target
+	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		if err := w.Promote(ctx, t); err != nil {
 			return stepOutcome{}, fmt.Errorf("promote %s: %w", x.st.Plan.Release, err)
@@ -411,7 +430,7 @@ func (x *exec) promote(ctx context.Context, p progressive.PromoteStep) (stepOutc
 	if x.timedOut(p.ReadyTimeout, DefaultReadyTimeout) {
 		return stepOutcome{rollback: fmt.Sprintf("promoted stable not ready within %s: %d/%d ready", formatDuration(orDuration(p.ReadyTimeout, DefaultReadyTimeout)), status.Stable.Ready, status.Stable.Replicas)}, nil
 	}
-	return waitFor(x.r.opts.PollInterval), nil
+	return waitAfter(x.r.opts.PollInterval, !wasApplied), nil
 }
 
 func (x *exec) finalize(ctx context.Context) (stepOutcome, error) {

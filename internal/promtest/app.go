@@ -214,8 +214,11 @@ func (a *App) run() {
 		select {
 		case <-a.stop:
 			return
-		case now := <-t.C:
-			dt := now.Sub(last).Seconds()
+		case <-t.C:
+			// The tick's own time can precede last (taken after the ticker
+			// started); a negative dt would decrease a counter, which panics.
+			now := time.Now()
+			dt := max(now.Sub(last).Seconds(), 0)
 			last = now
 			a.mu.Lock()
 			services := append([]*Service(nil), a.services...)
