@@ -19,7 +19,7 @@
 // With probability Options.Rate a request gets one fault, drawn uniformly from
 // Options.Kinds among those that apply to it:
 //
-//   - Conflict (writes only): 409 with a Status of reason Conflict;
+//   - Conflict (updates, PUT, only): 409 with a Status of reason Conflict;
 //   - InternalError: 500 with a Status of reason InternalError;
 //   - Unavailable: 503 with a Status of reason ServiceUnavailable (no
 //     Retry-After, so client-go does not retry it by itself);

@@ -24,10 +24,13 @@ import (
 type Kind string
 
 const (
-	// Conflict answers a write (POST, PUT, PATCH, DELETE) with 409 and a Status
-	// of reason Conflict, as the apiserver does when the resourceVersion of an
-	// update is stale. The write does not reach the apiserver. Reads never get
-	// it: the apiserver does not answer a GET with 409.
+	// Conflict answers an update (PUT) with 409 and a Status of reason
+	// Conflict, as the apiserver does when the resourceVersion of an update is
+	// stale. The write does not reach the apiserver. Other requests never get
+	// it: the apiserver does not answer a GET with 409, a create that finds
+	// its object gets reason AlreadyExists, and a patch without a
+	// resourceVersion (server-side apply included) is retried inside the
+	// apiserver.
 	Conflict Kind = "conflict"
 	// InternalError answers with 500 and a Status of reason InternalError. The
 	// request does not reach the apiserver.
@@ -74,8 +77,8 @@ type Options struct {
 	// Rate is the probability, from 0 to 1, that a request gets a fault.
 	Rate float64
 	// Kinds are the faults to choose from, uniformly among those that apply to
-	// the request (Conflict and LostReply only to writes, WatchDrop only and
-	// always to watches). Default DefaultKinds.
+	// the request (Conflict only to updates, LostReply only to writes,
+	// WatchDrop only and always to watches). Default DefaultKinds.
 	Kinds []Kind
 	// Timeout is how long a Timeout or LostReply fault holds a request whose
 	// context has no earlier deadline: the client's timeout. Default 1s.
@@ -273,7 +276,11 @@ func (in *Injector) decide(r *http.Request, a attrs) decision {
 				eligible = append(eligible, k)
 			}
 		case k == WatchDrop:
-		case k == Conflict || k == LostReply:
+		case k == Conflict:
+			if r.Method == http.MethodPut {
+				eligible = append(eligible, k)
+			}
+		case k == LostReply:
 			if a.write {
 				eligible = append(eligible, k)
 			}

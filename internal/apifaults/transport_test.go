@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -113,13 +114,20 @@ func TestKindsAsClientGoSeesThem(t *testing.T) {
 	}
 }
 
-// A GET never gets a 409; with only Conflict to choose from, reads pass.
-func TestConflictOnlyOnWrites(t *testing.T) {
+// Only an update gets a 409; with only Conflict to choose from, reads,
+// creates and patches pass.
+func TestConflictOnlyOnUpdates(t *testing.T) {
 	in := apifaults.New(apifaults.Options{Rate: 1, Kinds: []apifaults.Kind{apifaults.Conflict}})
 	cs, api := newClient(t, in)
-	require.NoError(t, get(context.Background(), cs, "ns", "state"))
-	assert.Equal(t, int64(1), api.hits.Load())
+	ctx := context.Background()
+	require.NoError(t, get(ctx, cs, "ns", "state"))
+	_, err := cs.CoreV1().ConfigMaps("ns").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "state"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.CoreV1().ConfigMaps("ns").Patch(ctx, "state", types.MergePatchType, []byte(`{}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), api.hits.Load())
 	assert.Zero(t, in.Stats().Total())
+	assert.True(t, apierrors.IsConflict(update(ctx, cs, "ns", "state")))
 }
 
 // A lost reply carries the write out and still fails like a timeout.
