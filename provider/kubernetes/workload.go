@@ -149,16 +149,41 @@ func (w *Workload) Status(ctx context.Context, t progressive.Target) (progressiv
 	if err != nil {
 		return progressive.WorkloadStatus{}, err
 	}
-	rss, err := w.p.replicaSets(ctx, t.Namespace, stable.Spec.Selector, stable, canary)
+	rss, err := w.p.replicaSets(ctx, t.Namespace, bothSides(stable.Spec.Selector), stable, canary)
 	if err != nil {
 		return progressive.WorkloadStatus{}, err
 	}
+	return status(stable, canary, rss), nil
+}
+
+// bothSides is the stable Deployment's selector without RoleLabel, which selects
+// the ReplicaSets of both sides: the canary's pods carry the stable selector's
+// labels except the role (Adopt accepts a stable selector with
+// RoleLabel=stable, and the canary's pods have RoleLabel=canary).
+func bothSides(sel *metav1.LabelSelector) *metav1.LabelSelector {
+	out := sel.DeepCopy()
+	if out == nil {
+		return &metav1.LabelSelector{}
+	}
+	out.MatchLabels = withRole(out.MatchLabels, "")
+	exprs := out.MatchExpressions[:0]
+	for _, e := range out.MatchExpressions {
+		if e.Key != RoleLabel {
+			exprs = append(exprs, e)
+		}
+	}
+	out.MatchExpressions = exprs
+	return out
+}
+
+// status is Status from the Deployments and their ReplicaSets by owner.
+func status(stable, canary *appsv1.Deployment, rss map[types.UID][]appsv1.ReplicaSet) progressive.WorkloadStatus {
 	out := progressive.WorkloadStatus{Stable: side(stable, rss[stable.UID])}
 	if canary != nil {
 		out.Canary = side(canary, rss[canary.UID])
 		out.ProgressDeadlineExceeded = progressDeadlineExceeded(canary)
 	}
-	return out, nil
+	return out
 }
 
 func side(d *appsv1.Deployment, rss []appsv1.ReplicaSet) progressive.VersionStatus {
