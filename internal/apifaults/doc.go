@@ -58,5 +58,9 @@
 // every provider client (Workload, router, ConfigMap StateStore), once with
 // a healthy release and once with a failing one, and checks each run's end
 // against the cluster as read by a client without faults. See
-// suite_test.go for the options chosen and why.
+// suite_test.go for the options chosen and why. TestRolloutsUnderAPIFaults
+// uses every default kind; TestRolloutsUnderTransientAPIFaults leaves client
+// timeouts out, to show what holds apart from their classification.
+// bugs_test.go holds one small deterministic reproducer per defect the suite
+// found; they need no control plane.
 package apifaults

@@ -63,12 +63,19 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newClient(t *testing.T, in *apifaults.Injector) (kubernetes.Interface, *fakeAPI) {
+// newFakeAPI starts a fakeAPI for the test and returns its URL.
+func newFakeAPI(t *testing.T) (string, *fakeAPI) {
 	t.Helper()
 	api := &fakeAPI{}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	cs, err := kubernetes.NewForConfig(in.Config(&rest.Config{Host: srv.URL, QPS: 1000, Burst: 1000}))
+	return srv.URL, api
+}
+
+func newClient(t *testing.T, in *apifaults.Injector) (kubernetes.Interface, *fakeAPI) {
+	t.Helper()
+	url, api := newFakeAPI(t)
+	cs, err := kubernetes.NewForConfig(in.Config(&rest.Config{Host: url, QPS: 1000, Burst: 1000}))
 	require.NoError(t, err)
 	return cs, api
 }
