@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -151,6 +153,83 @@ type Router struct {
 	kube  kubernetes.Interface // nil: destination hosts are not checked
 	opts  Options
 	crdOK atomic.Bool
+
+	mu      sync.Mutex
+	targets map[string]*memo // by targetKey; at most maxMemos entries
+}
+
+// memo is what the router remembers of a target between calls, so that a
+// steady-state SetRoutes is one Update: prepare validated the destination
+// host's Service, the DestinationRule's subsets and the VirtualService (no
+// collision), and vs is the VirtualService as the router last wrote or read it.
+// vs is only ever the base of a resourceVersion-guarded Update (a stale one
+// conflicts, and the Update is retried from a fresh read), never trusted to
+// skip a write: an Update it deems unneeded is confirmed by a fresh read first.
+// The memo goes when Finalize runs and when a request answers NotFound or
+// Conflict or finds a collision, so the next SetRoutes validates everything
+// again.
+type memo struct {
+	vs *istiov1.VirtualService // never modified: writeRoutes works on a copy
+}
+
+// maxMemos bounds the memory of a Router driving many targets that are never
+// finalized: past it, an arbitrary memo is forgotten (that target's next
+// SetRoutes validates again).
+const maxMemos = 4096
+
+func targetKey(n names, t progressive.Target) string { return n.ns + "/" + t.Name }
+
+// remembered returns the memo of a target validated before, or nil.
+func (r *Router) remembered(key string) *memo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.targets[key]; m != nil {
+		return &memo{vs: m.vs}
+	}
+	return nil
+}
+
+// remember records that a target was validated, with the VirtualService as
+// the apiserver returned it.
+func (r *Router) remember(key string, vs *istiov1.VirtualService) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.targets == nil {
+		r.targets = map[string]*memo{}
+	}
+	if _, ok := r.targets[key]; !ok && len(r.targets) >= maxMemos {
+		for k := range r.targets {
+			delete(r.targets, k)
+			break
+		}
+	}
+	r.targets[key] = &memo{vs: vs}
+}
+
+// refresh replaces the VirtualService of a target the router remembers (a
+// target it does not is left unknown: only prepare validates).
+func (r *Router) refresh(key string, vs *istiov1.VirtualService) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.targets[key]; m != nil {
+		// Concurrent calls may answer out of order, and resourceVersions are
+		// opaque: the last one wins, and if older only costs a Conflict.
+		m.vs = vs
+	}
+}
+
+// forget drops what the router remembers of a target.
+func (r *Router) forget(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.targets, key)
+}
+
+// forgets reports whether err makes the router forget a target: the
+// VirtualService or another object is gone (NotFound), a write lost every
+// retry or was stored other than sent (Conflict), or a user route collides.
+func forgets(err error) bool {
+	return errors.Is(err, progressive.ErrNotFound) || errors.Is(err, progressive.ErrConflict) || errors.Is(err, progressive.ErrInvalid)
 }
 
 var (
@@ -297,30 +376,44 @@ func (r *Router) checkHost(ctx context.Context, n names) error {
 // Initialize checks the CRDs, creates (Options.Create) or adopts the
 // DestinationRule and the VirtualService, and checks that the subsets exist and
 // that no user route carries the router's route names. It writes no route.
+//
+// It always reads the objects (it does not rely on what the router remembers),
+// and what it validated lets the target's SetRoutes skip those reads.
 func (r *Router) Initialize(ctx context.Context, t progressive.Target) error {
-	_, err := r.prepare(ctx, t)
+	_, _, err := r.prepare(ctx, t)
 	return err
 }
 
-func (r *Router) prepare(ctx context.Context, t progressive.Target) (names, error) {
+// prepare validates everything for target t (CRDs, the destination host's
+// Service, the DestinationRule and its subsets, the VirtualService and its
+// route names), creating the objects with Options.Create, and remembers the
+// target as validated, with the VirtualService read. On an error the target is
+// forgotten.
+func (r *Router) prepare(ctx context.Context, t progressive.Target) (names, *istiov1.VirtualService, error) {
 	n, err := r.names(t)
 	if err != nil {
-		return n, err
+		return n, nil, err
 	}
+	key := targetKey(n, t)
+	r.forget(key)
 	if err := r.checkCRDs(ctx); err != nil {
-		return n, err
+		return n, nil, err
 	}
 	if err := r.checkHost(ctx, n); err != nil {
-		return n, err
+		return n, nil, err
 	}
 	if err := r.ensureDestinationRule(ctx, n); err != nil {
-		return n, err
+		return n, nil, err
 	}
 	vs, err := r.ensureVirtualService(ctx, n)
 	if err != nil {
-		return n, err
+		return n, nil, err
 	}
-	return n, checkCollision(n, vs)
+	if err := checkCollision(n, vs); err != nil {
+		return n, nil, err
+	}
+	r.remember(key, vs)
+	return n, vs, nil
 }
 
 func (r *Router) ensureDestinationRule(ctx context.Context, n names) error {
@@ -587,7 +680,12 @@ func parseCookie(re string) (progressive.Match, bool) {
 }
 
 // SetRoutes writes the router's routes in one resourceVersion-checked Update of
-// the VirtualService (retried on conflicts), then reads them back.
+// the VirtualService (retried on conflicts from a fresh read), and checks the
+// routes in the object the Update returns (what the apiserver stored). The
+// first SetRoutes of a target (or the first after Finalize or an error that
+// made the router forget it) validates everything first, as Initialize does;
+// later ones start from the VirtualService the router last wrote or read, so
+// a traffic change is one request.
 func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes progressive.Routes) error {
 	if err := routes.Validate(); err != nil {
 		return fmt.Errorf("istio router: routes of %s: %w", t, err)
@@ -602,12 +700,13 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 			}
 		}
 	}
-	n, err := r.prepare(ctx, t)
+	n, err := r.names(t)
 	if err != nil {
 		return err
 	}
+	key := targetKey(n, t)
 	fresh := rand.Text()
-	return r.writeRoutes(ctx, n, func(vs *istiov1.VirtualService) []*networkingv1.HTTPRoute {
+	build := func(vs *istiov1.VirtualService) []*networkingv1.HTTPRoute {
 		var want []*networkingv1.HTTPRoute
 		if len(routes.Matches) > 0 {
 			want = append(want, r.abRoute(n, routes.Matches))
@@ -618,7 +717,39 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 			want = append(want, r.stickyRoute(n, cookie))
 		}
 		return append(want, r.weightedRoute(n, routes, cookie))
-	})
+	}
+	if m := r.remembered(key); m != nil {
+		if err := r.checkCRDs(ctx); err != nil {
+			return err
+		}
+		stored, err := r.writeRoutes(ctx, n, m.vs, false, build)
+		if err == nil {
+			r.refresh(key, stored)
+			return nil
+		}
+		if !forgets(err) {
+			return err // a transient failure: what the router remembers still holds
+		}
+		r.forget(key)
+		if !errors.Is(err, progressive.ErrNotFound) {
+			return err
+		}
+		// The VirtualService is gone: validate (and with Options.Create,
+		// create) everything again, as the first SetRoutes does.
+	}
+	n, vs, err := r.prepare(ctx, t)
+	if err != nil {
+		return err
+	}
+	stored, err := r.writeRoutes(ctx, n, vs, true, build)
+	if err != nil {
+		if forgets(err) {
+			r.forget(key)
+		}
+		return err
+	}
+	r.refresh(key, stored)
+	return nil
 }
 
 // conflictBackoff paces the retries of an Update that lost a race: routers
@@ -627,85 +758,110 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 var conflictBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: 2 * time.Second}
 
 // writeRoutes replaces the router's routes by those build returns for the
-// VirtualService as just read (none: removes them) in one Update, and reads
-// them back. build runs again on every retry, so that what it derives from the
-// VirtualService (the sticky cookie) is never stale.
-func (r *Router) writeRoutes(ctx context.Context, n names, build func(*istiov1.VirtualService) []*networkingv1.HTTPRoute) error {
+// VirtualService (none: removes them) in one Update guarded by its
+// resourceVersion, and checks them in the object the Update returns, which it
+// returns. The first attempt starts from base when not nil: read just now
+// (fresh) or remembered from an earlier call; every retry after a conflict,
+// and an attempt without base, reads the VirtualService first. A remembered
+// base that needs no write is not trusted to say so: the VirtualService is
+// read to confirm it. build runs again on every attempt, so that what it
+// derives from the VirtualService (the sticky cookie) is never stale.
+func (r *Router) writeRoutes(ctx context.Context, n names, base *istiov1.VirtualService, fresh bool,
+	build func(*istiov1.VirtualService) []*networkingv1.HTTPRoute) (*istiov1.VirtualService, error) {
 	client := r.cs.NetworkingV1().VirtualServices(n.ns)
 	mine := n.mine()
 	var want []*networkingv1.HTTPRoute
+	var stored *istiov1.VirtualService
 	var refused error // a collision: no retry helps, and it must reach the caller as written
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
-		vs, err := client.Get(ctx, n.vs, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if refused = checkCollision(n, vs); refused != nil {
-			return refused
-		}
-		want = build(vs)
-		var kept []*networkingv1.HTTPRoute
-		at := -1 // where the router's routes are now: they stay there
-		for _, route := range vs.Spec.Http {
-			if !slices.Contains(mine, route.GetName()) {
-				kept = append(kept, route)
-			} else if at < 0 {
-				at = len(kept)
+		for {
+			vs, trusted := base, fresh
+			base = nil
+			if vs == nil {
+				got, err := client.Get(ctx, n.vs, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				vs, trusted = got, true
 			}
-		}
-		if at < 0 {
-			// New routes go ahead of the first catch-all route (one without a
-			// match), which would otherwise take their traffic; else at the end.
-			at = len(kept)
-			for i, route := range kept {
-				if len(route.GetMatch()) == 0 {
-					at = i
-					break
+			if refused = checkCollision(n, vs); refused != nil {
+				return refused
+			}
+			want = build(vs)
+			var kept []*networkingv1.HTTPRoute
+			at := -1 // where the router's routes are now: they stay there
+			for _, route := range vs.Spec.Http {
+				if !slices.Contains(mine, route.GetName()) {
+					kept = append(kept, route)
+				} else if at < 0 {
+					at = len(kept)
 				}
 			}
+			if at < 0 {
+				// New routes go ahead of the first catch-all route (one without a
+				// match), which would otherwise take their traffic; else at the end.
+				at = len(kept)
+				for i, route := range kept {
+					if len(route.GetMatch()) == 0 {
+						at = i
+						break
+					}
+				}
+			}
+			next := slices.Concat(kept[:at:at], want, kept[at:])
+			own := slices.DeleteFunc(owned(vs), func(s string) bool { return slices.Contains(mine, s) })
+			for _, route := range want {
+				own = append(own, route.GetName())
+			}
+			slices.Sort(own)
+			if routesEqual(vs.Spec.Http, next) && slices.Equal(owned(vs), own) {
+				if !trusted {
+					// What the router remembers says there is nothing to write; the
+					// apiserver may not agree (a user's edit since): read it.
+					got, err := client.Get(ctx, n.vs, metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					base, fresh = got, true
+					continue
+				}
+				stored = vs
+				return nil // already so: no write
+			}
+			vs = vs.DeepCopy() // base may be remembered: it is never modified
+			if vs.Annotations == nil {
+				vs.Annotations = map[string]string{}
+			}
+			if len(own) == 0 {
+				delete(vs.Annotations, RoutesAnnotation)
+			} else {
+				vs.Annotations[RoutesAnnotation] = strings.Join(own, ",")
+			}
+			vs.Spec.Http = next
+			var err error
+			stored, err = client.Update(ctx, vs, metav1.UpdateOptions{FieldManager: fieldManager})
+			return err
 		}
-		next := slices.Concat(kept[:at:at], want, kept[at:])
-		own := slices.DeleteFunc(owned(vs), func(s string) bool { return slices.Contains(mine, s) })
-		for _, route := range want {
-			own = append(own, route.GetName())
-		}
-		slices.Sort(own)
-		if routesEqual(vs.Spec.Http, next) && slices.Equal(owned(vs), own) {
-			return nil // already so: no write
-		}
-		if vs.Annotations == nil {
-			vs.Annotations = map[string]string{}
-		}
-		if len(own) == 0 {
-			delete(vs.Annotations, RoutesAnnotation)
-		} else {
-			vs.Annotations[RoutesAnnotation] = strings.Join(own, ",")
-		}
-		vs.Spec.Http = next
-		_, err = client.Update(ctx, vs, metav1.UpdateOptions{FieldManager: fieldManager})
-		return err
 	})
 	if refused != nil {
-		return refused
+		return nil, refused
 	}
 	if err != nil {
-		return classify(err, "istio router: update VirtualService %s/%s", n.ns, n.vs)
+		return nil, classify(err, "istio router: update VirtualService %s/%s", n.ns, n.vs)
 	}
-	back, err := client.Get(ctx, n.vs, metav1.GetOptions{})
-	if err != nil {
-		return classify(err, "istio router: read VirtualService %s/%s back", n.ns, n.vs)
-	}
+	// The Update's response is what the apiserver stored (after any mutating
+	// admission): the router's routes in it must be those written.
 	var got []*networkingv1.HTTPRoute
-	for _, route := range back.Spec.Http {
+	for _, route := range stored.Spec.Http {
 		if slices.Contains(mine, route.GetName()) {
 			got = append(got, route)
 		}
 	}
 	if !routesEqual(got, want) {
-		return fmt.Errorf("istio router: VirtualService %s/%s read back with routes %s after writing %s; someone else changed them: %w",
+		return nil, fmt.Errorf("istio router: VirtualService %s/%s read back (as stored by the Update) with routes %s after writing %s; someone else changed them: %w",
 			n.ns, n.vs, routesString(got), routesString(want), progressive.ErrConflict)
 	}
-	return nil
+	return stored, nil
 }
 
 // routesEqual compares routes as protocol buffers: field by field, whatever
@@ -736,10 +892,15 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 	if err := r.checkCRDs(ctx); err != nil {
 		return progressive.Routes{}, err
 	}
+	key := targetKey(n, t)
 	vs, err := r.cs.NetworkingV1().VirtualServices(n.ns).Get(ctx, n.vs, metav1.GetOptions{})
 	if err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(key)
+		}
 		return progressive.Routes{}, classify(err, "istio router: VirtualService %s/%s", n.ns, n.vs)
 	}
+	r.refresh(key, vs)
 	own := owned(vs)
 	out := progressive.AllStable()
 	for _, route := range vs.Spec.GetHttp() {
@@ -791,12 +952,17 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 // VirtualService the router created (Options.Create) it leaves its route with
 // all traffic on stable instead: removing it would send the traffic to the
 // whole Service, canary pods included. Either way the session affinity route
-// goes. A missing VirtualService is nothing to finalize.
+// goes. A missing VirtualService is nothing to finalize. It reads the
+// VirtualService afresh, and the router forgets the target: a later SetRoutes
+// validates everything again.
 func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 	n, err := r.names(t)
 	if err != nil {
 		return err
 	}
+	key := targetKey(n, t)
+	r.forget(key)
+	defer r.forget(key) // a SetRoutes running meanwhile may have remembered it
 	if err := r.checkCRDs(ctx); err != nil {
 		return err
 	}
@@ -807,10 +973,12 @@ func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
 	if err != nil {
 		return classify(err, "istio router: VirtualService %s/%s", n.ns, n.vs)
 	}
+	build := func(*istiov1.VirtualService) []*networkingv1.HTTPRoute { return nil }
 	if vs.GetLabels()[ManagedByLabel] == managedBy {
-		return r.writeRoutes(ctx, n, func(*istiov1.VirtualService) []*networkingv1.HTTPRoute {
+		build = func(*istiov1.VirtualService) []*networkingv1.HTTPRoute {
 			return []*networkingv1.HTTPRoute{r.weightedRoute(n, progressive.AllStable(), "")}
-		})
+		}
 	}
-	return r.writeRoutes(ctx, n, func(*istiov1.VirtualService) []*networkingv1.HTTPRoute { return nil })
+	_, err = r.writeRoutes(ctx, n, vs, true, build)
+	return err
 }
