@@ -664,6 +664,8 @@ func report(t *testing.T, results []result, wall time.Duration) {
 
 func restartCause(msg string) string {
 	switch {
+	case strings.HasPrefix(msg, "SILENT"):
+		return "no error, end not saved"
 	case strings.Contains(msg, "save state") && strings.Contains(msg, "changed since version"):
 		return "save-state conflict"
 	case strings.Contains(msg, "save state"):
