@@ -85,10 +85,32 @@
 // jittered backoff patient enough for several routers sharing one
 // VirtualService) from a fresh read, so a concurrent writer (another router,
 // the user) is never overwritten unseen, and nothing is ever half-written: a
-// failed Update leaves the previous routes. The router's routes are then read
-// back and compared, as protocol buffers (proto.Equal), with what was written
-// (progressive.ErrConflict if someone changed them). An unchanged SetRoutes
-// writes nothing.
+// failed Update leaves the previous routes. The router's routes in the object
+// the Update returns (what the apiserver stored, after any mutating admission)
+// are compared, as protocol buffers (proto.Equal), with what was written
+// (progressive.ErrConflict if they differ). An unchanged SetRoutes writes
+// nothing.
+//
+// # Requests
+//
+// The router's client is shared by every rollout it drives, so each call is
+// kept to the fewest requests. The first SetRoutes of a target (or
+// Initialize) validates everything: the destination host's Service, the
+// DestinationRule's subsets and the VirtualService's route names (a Get of
+// each, and the CRD discovery once per Router). The Router then remembers the
+// target as validated, with the VirtualService as last written (the Update's
+// response) or read (GetRoutes), and starts the next SetRoutes' Update from
+// it: a traffic change is one request, the Update, and GetRoutes one Get.
+// What it remembers is only ever the base of a resourceVersion-guarded
+// Update: if the VirtualService changed meanwhile the Update conflicts and is
+// retried from a fresh read, and a SetRoutes that it says needs no write reads
+// the VirtualService to confirm (one Get). Finalize is a Get and an Update.
+// The router forgets a target at Finalize and whenever a request answers
+// NotFound or Conflict, or finds a collision or an invalid object, so that the
+// next SetRoutes validates everything again (and, with Options.Create,
+// re-creates a deleted VirtualService); it remembers at most 4096 targets. A
+// DestinationRule or Service changed while the router remembers a target is
+// therefore not noticed by SetRoutes until then.
 //
 // Finalize removes the router's routes from an adopted VirtualService, leaving
 // the user's routes as they were before the rollout. In a VirtualService the
