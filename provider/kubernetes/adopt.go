@@ -51,6 +51,7 @@ func (p *Provider) adopt(ctx context.Context, t progressive.Target) (*appsv1.Dep
 		if err != nil {
 			return nil, classify(err, "kubernetes: label the pods of Deployment %s with %s=%s", t, RoleLabel, roleStable)
 		}
+		p.wroteDeployment(d)
 		if d.Spec.Replicas == nil {
 			one := int32(1)
 			d.Spec.Replicas = &one

@@ -237,6 +237,9 @@ func (p *Provider) updateDeployment(ctx context.Context, ns, name string, mutate
 			return nil
 		}
 		out, err = p.cs.AppsV1().Deployments(ns).Update(ctx, d, p.updateOpts())
+		if err == nil {
+			p.wroteDeployment(out)
+		}
 		return err
 	})
 	if err != nil {

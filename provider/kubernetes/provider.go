@@ -109,6 +109,9 @@ type Provider struct {
 	stats       *counter
 	// watches are the Deployment informers behind Workload.WatchStatus.
 	watches statusWatches
+	// written are the resourceVersions of the provider's Deployment writes the
+	// informers have not shown yet (Status reads those directly).
+	written writtenVersions
 }
 
 // Stats counts the API requests a Provider made. The informers of

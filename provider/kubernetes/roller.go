@@ -129,7 +129,10 @@ func batchStrategy(params progressive.RollingParams, batch int32) appsv1.Deploym
 
 func (p *Provider) pause(ctx context.Context, t progressive.Target, paused bool) error {
 	patch := fmt.Sprintf(`{"spec":{"paused":%t}}`, paused)
-	_, err := p.cs.AppsV1().Deployments(t.Namespace).Patch(ctx, t.Name, types.MergePatchType, []byte(patch), p.patchOpts())
+	out, err := p.cs.AppsV1().Deployments(t.Namespace).Patch(ctx, t.Name, types.MergePatchType, []byte(patch), p.patchOpts())
+	if err == nil {
+		p.wroteDeployment(out)
+	}
 	return classify(err, "kubernetes: set paused=%t on Deployment %s", paused, t)
 }
 

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/agentops/progressive"
@@ -31,8 +31,15 @@ var _ progressive.StatusWatcher = (*Workload)(nil)
 // process driving a hundred rollouts holds one watch per namespace, not a
 // hundred polls. Its requests go through the provider's client, so Stats count
 // them as reads: the List, and each watch once when it opens, however many
-// events it carries (client-go reopens a watch every few minutes). The informer
-// keeps only the Deployments' names, not the objects.
+// events it carries (client-go reopens a watch every few minutes).
+//
+// Alongside it runs a ReplicaSet informer on the same namespace, with the same
+// lifetime; its changes notify the owning Deployment's subscribers too. While
+// the informers run, Status reads from their caches and makes no request (see
+// Status for when it still reads directly). The ReplicaSet informer is
+// optional: when the Role does not grant list and watch on replicasets
+// (role.yaml grants list only), it stops and Status lists ReplicaSets directly,
+// one request per call.
 //
 // WatchStatus returns once the informer has listed the namespace, so that every
 // change after it returns is delivered. It fails when the List fails, typically
@@ -93,7 +100,11 @@ type nsWatch struct {
 	// synced is closed once the informer has listed the namespace.
 	synced chan struct{}
 	// failed is closed, after err is set, when the first List fails.
-	failed   chan struct{}
+	failed chan struct{}
+	// deployments reads the Deployment informer's cache.
+	deployments appslisters.DeploymentLister
+	// rs is the optional ReplicaSet informer.
+	rs       *rsInformer
 	failOnce sync.Once
 	err      error
 	stopOnce sync.Once
@@ -150,9 +161,11 @@ func (sw *statusWatches) start(p *Provider, ns string) *nsWatch {
 		subs:   map[string]map[*statusSub]struct{}{},
 	}
 	// No resync: a resync would wake every subscriber without a change. The
-	// transform keeps only what the handler needs, since nothing reads the cache.
-	nw.factory = informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithNamespace(ns), informers.WithTransform(slimDeployment))
-	inf := nw.factory.Apps().V1().Deployments().Informer()
+	// transform drops managedFields, which nothing reads; Status reads the rest.
+	nw.factory = informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithNamespace(ns), informers.WithTransform(dropManagedFields))
+	dinf := nw.factory.Apps().V1().Deployments()
+	inf := dinf.Informer()
+	nw.deployments = dinf.Lister()
 	log := p.opts.Logger.With("namespace", ns)
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		if !inf.HasSynced() {
@@ -174,25 +187,31 @@ func (sw *statusWatches) start(p *Provider, ns string) *nsWatch {
 		DeleteFunc: func(obj any) { sw.notify(nw, obj) },
 	})
 	nw.factory.StartWithContext(ctx)
+	nw.rs = startReplicaSets(ctx, p, ns, func(name string) { sw.notifyName(nw, name) })
 	go func() {
-		if cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-			close(nw.synced)
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return
 		}
+		// The ReplicaSets have listed too, or will not be read from the cache.
+		select {
+		case <-nw.rs.synced:
+		case <-nw.rs.off:
+		case <-ctx.Done():
+			return
+		}
+		close(nw.synced)
 	}()
 	sw.started.Add(1)
 	return nw
 }
 
-// slimDeployment is the informer's transform: a Deployment reduced to the
-// metadata that names it.
-func slimDeployment(obj any) (any, error) {
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok {
-		return obj, nil
+// dropManagedFields is the informers' transform: the object without its
+// managedFields, which the provider never reads.
+func dropManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
 	}
-	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{
-		Name: d.Name, Namespace: d.Namespace, UID: d.UID, ResourceVersion: d.ResourceVersion,
-	}}, nil
+	return obj, nil
 }
 
 // notify tells the subscribers of the Deployment obj names, without blocking: a
@@ -207,6 +226,11 @@ func (sw *statusWatches) notify(nw *nsWatch, obj any) {
 	if err != nil {
 		return
 	}
+	sw.notifyName(nw, name)
+}
+
+// notifyName tells the subscribers of Deployment name, as notify does.
+func (sw *statusWatches) notifyName(nw *nsWatch, name string) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	for s := range nw.subs[name] {
@@ -292,6 +316,7 @@ func (nw *nsWatch) stop() {
 	nw.stopOnce.Do(func() {
 		nw.cancel()
 		nw.factory.Shutdown()
+		nw.rs.shutdown()
 	})
 }
 

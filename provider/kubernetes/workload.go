@@ -110,9 +110,11 @@ func (p *Provider) applyDeployment(ctx context.Context, d *appsv1.Deployment) er
 		return fmt.Errorf("kubernetes: apply configuration of Deployment %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	ac.Status = nil
-	if _, err := p.cs.AppsV1().Deployments(d.Namespace).Apply(ctx, &ac, p.applyOpts()); err != nil {
+	out, err := p.cs.AppsV1().Deployments(d.Namespace).Apply(ctx, &ac, p.applyOpts())
+	if err != nil {
 		return classify(err, "kubernetes: apply Deployment %s/%s", d.Namespace, d.Name)
 	}
+	p.wroteDeployment(out)
 	return nil
 }
 
@@ -129,10 +131,11 @@ func (p *Provider) scaleCanary(ctx context.Context, t progressive.Target, replic
 		return fmt.Errorf("kubernetes: target %q: %w", t.String(), err)
 	}
 	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
-	_, err := p.cs.AppsV1().Deployments(t.Namespace).Patch(ctx, CanaryName(t), types.MergePatchType, []byte(patch), p.patchOpts())
+	out, err := p.cs.AppsV1().Deployments(t.Namespace).Patch(ctx, CanaryName(t), types.MergePatchType, []byte(patch), p.patchOpts())
 	if err != nil {
 		return classify(err, "kubernetes: scale canary Deployment %s/%s to %d (deploy the canary first)", t.Namespace, CanaryName(t), replicas)
 	}
+	p.wroteDeployment(out)
 	return nil
 }
 
@@ -140,7 +143,22 @@ func (p *Provider) scaleCanary(ctx context.Context, t progressive.Target, replic
 // of its Deployment's current template: Updated pods exist, Ready of them pass
 // readiness. ProgressDeadlineExceeded is the canary Deployment's Progressing
 // condition (reason ProgressDeadlineExceeded).
+//
+// Without WatchStatus it makes three requests: two GETs and a ReplicaSet List.
+// While a WatchStatus subscription runs the namespace's informers, it reads
+// their caches and makes none, except that it reads directly a Deployment the
+// provider wrote that the cache has not shown yet (a Status right after
+// DeployCanary or Promote never judges the previous template), one whose
+// controller has not observed its latest generation, a stable Deployment the
+// cache lacks, and the ReplicaSets when the ReplicaSet informer is off (the Role
+// grants no watch on replicasets) or lacks a Deployment's current ReplicaSet.
 func (w *Workload) Status(ctx context.Context, t progressive.Target) (progressive.WorkloadStatus, error) {
+	if err := t.Validate(); err != nil {
+		return progressive.WorkloadStatus{}, fmt.Errorf("kubernetes: target %q: %w", t.String(), err)
+	}
+	if nw := w.p.watches.statusCache(t.Namespace); nw != nil {
+		return w.p.cachedStatus(ctx, nw, t)
+	}
 	stable, err := w.p.getStable(ctx, t)
 	if err != nil {
 		return progressive.WorkloadStatus{}, err
