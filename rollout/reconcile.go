@@ -26,9 +26,9 @@ func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	x := &exec{r: r, st: &st}
+	x := &exec{r: r, st: &st, saved: st.Phase}
 	for i := 0; i < maxTransitionsPerReconcile; i++ {
-		if st.Phase.Terminal() {
+		if st.Phase.Terminal() && x.saved.Terminal() {
 			return Result{Phase: st.Phase, Step: st.Step.Index}, nil
 		}
 		x.now = r.opts.Clock.Now()
@@ -62,13 +62,16 @@ type exec struct {
 	r   *Runner
 	st  *State
 	now time.Time
+	// saved is the phase of the state as last loaded or saved: what Result
+	// reports, so that no caller hears of an end that was never stored.
+	saved Phase
 }
 
 func (x *exec) result(wait time.Duration) Result {
-	if x.st.Phase.Terminal() {
+	if x.saved.Terminal() {
 		wait = 0
 	}
-	return Result{Phase: x.st.Phase, Step: x.st.Step.Index, RequeueAfter: wait}
+	return Result{Phase: x.saved, Step: x.st.Step.Index, RequeueAfter: wait}
 }
 
 // save persists the state; every transition goes through here.
@@ -76,11 +79,22 @@ func (x *exec) save(ctx context.Context) error {
 	x.st.UpdatedAt = x.now
 	saved, err := x.r.opts.Store.Update(ctx, *x.st)
 	if err != nil {
+		if errors.Is(err, progressive.ErrConflict) {
+			// Someone else wrote the state since we read it: another runner,
+			// or a command (Abort from a CLI). Not a provider's conflict.
+			return fmt.Errorf("rollout %s: save state: %w: %w", x.st.ID, ErrStateChanged, err)
+		}
 		return fmt.Errorf("rollout %s: save state: %w", x.st.ID, err)
 	}
 	*x.st = saved
+	x.saved = saved.Phase
 	return nil
 }
+
+// ErrStateChanged marks a state write that lost to another writer (it also
+// wraps progressive.ErrConflict). Run reloads and goes on: a command stored by
+// another process is then carried out, and a second runner's progress is seen.
+var ErrStateChanged = errors.New("the stored state changed since it was read")
 
 func (x *exec) emit(ctx context.Context, e Event) { x.r.emit(ctx, x.st, e) }
 
@@ -206,12 +220,12 @@ func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error)
 	switch {
 	case errors.Is(err, errClaimedElsewhere):
 		return x.r.opts.PollInterval, nil
-	case errors.Is(err, progressive.ErrConflict):
-		// Another runner saved this rollout first: it drives it now.
+	case errors.Is(err, ErrStateChanged):
+		// Our view of the rollout is stale: stop here and reload.
 		return 0, err
 	}
 	label := fmt.Sprintf("step %d (%s)", st.Step.Index+1, step.Kind())
-	if progressive.IsTransient(err) && !errors.Is(err, context.Canceled) && st.Step.Attempts+1 < x.r.opts.MaxAttempts {
+	if progressive.IsTransient(err) && !errors.Is(err, context.Canceled) && ctx.Err() == nil && st.Step.Attempts+1 < x.r.opts.MaxAttempts {
 		st.Step.Attempts++
 		st.Step.LastError = err.Error()
 		wait := x.backoff(st.Step.Attempts)

@@ -65,6 +65,20 @@ type Runner struct {
 
 // New checks the options and returns a runner.
 func New(opts Options) (*Runner, error) {
+	// Zero selects a default; a negative value is a mistake, not a default.
+	var p progressive.Problems
+	if opts.PollInterval < 0 {
+		p.Add("PollInterval", opts.PollInterval.String(), "must not be negative (zero selects %s)", DefaultPollInterval)
+	}
+	if opts.MaxAttempts < 0 {
+		p.Add("MaxAttempts", opts.MaxAttempts, "must not be negative (zero selects %d)", DefaultMaxAttempts)
+	}
+	if opts.RetryBackoff < 0 {
+		p.Add("RetryBackoff", opts.RetryBackoff.String(), "must not be negative (zero selects %s)", DefaultRetryBackoff)
+	}
+	if err := p.Err(); err != nil {
+		return nil, fmt.Errorf("rollout: options: %w", err)
+	}
 	if opts.Store == nil {
 		opts.Store = NewMemoryStore()
 	}
@@ -74,13 +88,13 @@ func New(opts Options) (*Runner, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.PollInterval <= 0 {
+	if opts.PollInterval == 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
-	if opts.MaxAttempts <= 0 {
+	if opts.MaxAttempts == 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
-	if opts.RetryBackoff <= 0 {
+	if opts.RetryBackoff == 0 {
 		opts.RetryBackoff = DefaultRetryBackoff
 	}
 	if opts.HTTPClient == nil {
@@ -266,17 +280,27 @@ func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	changed, plan := r.watchStatus(watchCtx, id)
+	lost := 0 // state writes lost in a row to another writer
 	for {
 		// Changes before this Reconcile are seen by its reads; only those during
 		// and after it should end the next wait early.
 		drain(changed)
 		res, err := r.Reconcile(ctx, id)
-		if err != nil && !progressive.IsTransient(err) {
+		switch {
+		case err != nil && errors.Is(err, ErrStateChanged) && lost < maxLostWrites:
+			// Another process wrote the state (a command such as Abort, or
+			// another runner): reload at once and carry on from what it says.
+			lost++
+			continue
+		case err != nil && !progressive.IsTransient(err):
 			st, _ := r.opts.Store.Get(ctx, id)
 			return st, err
+		case err == nil && res.Phase.Terminal():
+			// Only a saved end is an end (Result reports the saved phase).
+			return r.finalState(ctx, id)
 		}
-		if res.Phase.Terminal() {
-			return r.opts.Store.Get(ctx, id)
+		if err == nil {
+			lost = 0
 		}
 		wait := res.RequeueAfter
 		if err != nil || wait <= 0 {
@@ -359,6 +383,29 @@ func drain(c <-chan struct{}) {
 	select {
 	case <-c:
 	default:
+	}
+}
+
+// maxLostWrites bounds how often in a row Run reloads after losing a state
+// write to another writer before it gives up: two runners driving one rollout
+// without a lease would otherwise take turns forever.
+const maxLostWrites = 10
+
+// finalState reads the ended rollout, retrying a transient failure of the read
+// for as long as ctx allows: the end is stored, and the caller deserves it.
+func (r *Runner) finalState(ctx context.Context, id string) (State, error) {
+	for {
+		st, err := r.opts.Store.Get(ctx, id)
+		if err == nil || !progressive.IsTransient(err) || ctx.Err() != nil {
+			return st, err
+		}
+		t := r.opts.Clock.NewTimer(r.opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return st, err
+		case <-t.C():
+		}
 	}
 }
 
