@@ -163,9 +163,7 @@ func (c Check) WithDefaults() Check {
 // Validate reports every problem of the check.
 func (c Check) Validate() error {
 	var p Problems
-	if c.Name == "" {
-		p.Add("name", nil, "must not be empty")
-	}
+	checkName(&p, "name", c.Name, true)
 	if c.Query == "" {
 		p.Add("query", nil, "must not be empty")
 	}

@@ -75,6 +75,7 @@ type stepValidator struct {
 
 func (v *stepValidator) step(path string, s Step) {
 	pr := v.problems
+	checkName(pr, path+".name", s.Name, false)
 	kinds := s.kinds()
 	switch len(kinds) {
 	case 0:
@@ -164,9 +165,7 @@ func (v *stepValidator) step(path string, s Step) {
 			pr.Add(f+".checks", len(s.Analyze.Checks), "an analysis may have at most %d checks", MaxChecks)
 		}
 	case s.Approval != nil:
-		if s.Approval.Gate == "" {
-			pr.Add(f+".gate", nil, "must not be empty")
-		}
+		checkName(pr, f+".gate", s.Approval.Gate, true)
 		positiveIfSet(pr, f+".timeout", s.Approval.Timeout)
 	case s.Hook != nil:
 		pr.Merge(f+".hook", validateHook(s.Hook.Hook, false))
@@ -227,9 +226,7 @@ func validateHooks(pr *Problems, hooks []HookSpec) {
 
 func validateHook(h HookSpec, lifecycle bool) error {
 	var pr Problems
-	if h.Name == "" {
-		pr.Add("name", nil, "must not be empty")
-	}
+	checkName(&pr, "name", h.Name, true)
 	if lifecycle {
 		switch h.Phase {
 		case HookPreRollout, HookPrePromotion, HookPostRollout, HookOnRollback:

@@ -81,6 +81,7 @@ func (b BlueGreen) validate(v *validator) {
 	if b.Replicas < 1 {
 		v.add("replicas", b.Replicas, "must be at least 1: green carries all traffic after the switch, so give it blue's replica count")
 	}
+	v.maxReplicas("replicas", b.Replicas)
 	if b.Migration != nil {
 		v.stepHook("migration", *b.Migration)
 	}
@@ -92,6 +93,9 @@ func (b BlueGreen) validate(v *validator) {
 			v.add(f+".name", h.Name, "is used by another validation hook")
 		}
 		seen[h.Name] = true
+	}
+	if b.ManualApproval != "" {
+		v.gate("manualApproval", b.ManualApproval)
 	}
 	v.duration("approvalTimeout", b.ApprovalTimeout)
 	if b.ApprovalTimeout != 0 && b.ManualApproval == "" {

@@ -108,6 +108,9 @@ func (c Canary) validate(v *validator) []float64 {
 	weights := c.weights(v, d)
 	v.duration("soak", c.Soak)
 	v.replicas("replicas", c.Replicas)
+	if c.PromotionApproval != "" {
+		v.gate("promotionApproval", c.PromotionApproval)
+	}
 	v.duration("approvalTimeout", c.ApprovalTimeout)
 	if c.ApprovalTimeout != 0 && c.PromotionApproval == "" {
 		v.add("approvalTimeout", c.ApprovalTimeout.String(), "needs promotionApproval, the gate it bounds")

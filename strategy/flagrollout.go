@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -82,6 +83,13 @@ func (f FlagRollout) validate(v *validator) {
 	d := f.WithDefaults()
 	before := v.pr.Len()
 	v.percents("percentages", d.Percentages)
+	for i, p := range d.Percentages {
+		// progressive.SetFlagStep's rule: flag stores split in thousandths of a
+		// percent, and a finer share would be rounded by the store.
+		if t := p * 1000; !math.IsNaN(t) && !math.IsInf(t, 0) && math.Abs(t-math.Round(t)) > 1e-6 {
+			v.add(fmt.Sprintf("percentages[%d]", i), p, "must be a multiple of 0.001 (flag stores split in thousandths of a percent)")
+		}
+	}
 	if v.pr.Len() == before && !d.FullSoak && len(d.Percentages) == 1 && d.Percentages[0] == 100 {
 		v.add("percentages", fmt.Sprint(d.Percentages), "no percentage below 100 is left to analyse; add a smaller one or set fullSoak")
 	}

@@ -132,6 +132,7 @@ func (r Rolling) validate(v *validator) {
 	if r.Replicas < 1 {
 		v.add("replicas", r.Replicas, "must be at least 1: a rolling update replaces the workload's pods in batches")
 	}
+	v.maxReplicas("replicas", r.Replicas)
 	switch {
 	case r.BatchSize != 0 && r.BatchPercent != 0:
 		v.add("batchSize", r.BatchSize, "set either batchSize or batchPercent, not both")
@@ -149,6 +150,8 @@ func (r Rolling) validate(v *validator) {
 	if r.MaxUnavailable < NoPods {
 		v.add("maxUnavailable", r.MaxUnavailable, "must be positive, 0 (default: 25%% of replicas) or -1 (none)")
 	}
+	v.maxReplicas("maxSurge", r.MaxSurge)
+	v.maxReplicas("maxUnavailable", r.MaxUnavailable)
 	if r.MaxSurge == NoPods && r.MaxUnavailable == NoPods {
 		v.add("maxSurge", r.MaxSurge, "maxSurge and maxUnavailable must not both be none: no pod could ever be replaced")
 	}

@@ -133,17 +133,40 @@ func (v *validator) args(target progressive.Target, release progressive.Release,
 	}
 }
 
-// duration accepts zero (the default) and positive values.
+// duration accepts zero (the default) and positive values up to
+// progressive.MaxStepDuration, which the plan's steps would otherwise exceed
+// under their own paths.
 func (v *validator) duration(field string, d time.Duration) {
-	if d < 0 {
+	switch {
+	case d < 0:
 		v.add(field, d.String(), "must not be negative (zero selects the default)")
+	case d > progressive.MaxStepDuration:
+		v.add(field, d.String(), "must be at most %s", dur(progressive.MaxStepDuration))
 	}
 }
 
+// replicas accepts zero (the default) and positive counts up to
+// progressive.MaxReplicas.
 func (v *validator) replicas(field string, n int) {
 	if n < 0 {
 		v.add(field, n, "must not be negative (zero selects the default)")
 	}
+	v.maxReplicas(field, n)
+}
+
+// maxReplicas refuses a pod count above progressive.MaxReplicas.
+func (v *validator) maxReplicas(field string, n int) {
+	if n > progressive.MaxReplicas {
+		v.add(field, n, "must be at most %d", progressive.MaxReplicas)
+	}
+}
+
+// gate validates an approval gate's name with the root vocabulary's rules (a
+// probe plan's approval step), reported under field.
+func (v *validator) gate(field, name string) {
+	probe := probePlan()
+	probe.Steps = []progressive.Step{{Approval: &progressive.ApprovalStep{Gate: name}}}
+	v.remap(probe.Validate(), "steps[0].approval.gate", field)
 }
 
 func (v *validator) policy(p progressive.InconclusivePolicy) {

@@ -433,18 +433,21 @@ func rootCases() []bad {
 	out = append(out, planCase("hook-duplicate-name", "hooks[1].name", func(p *progressive.Plan) {
 		p.Hooks = append(p.Hooks, progressive.HookSpec{Name: "notify", Phase: progressive.HookOnRollback, URL: secretURL})
 	}, secretPassword, secretToken, secretPath))
-	// Names that reach approvers, hooks, logs and records are not checked for
-	// control characters.
+	// Names that reach approvers, hooks, logs and records: no control
+	// characters, at most 253 bytes.
 	out = append(out,
 		planCase("check-name-CRLF", "checks[0].name", func(p *progressive.Plan) { p.Checks[0].Name = "error-rate\r\nlevel=INFO msg=promoted" }),
+		planCase("check-name-NUL", "checks[0].name", func(p *progressive.Plan) { p.Checks[0].Name = "error\x00rate" }),
+		planCase("check-name-too-long", "checks[0].name", func(p *progressive.Plan) { p.Checks[0].Name = tooLong }),
 		stepCase("approval-gate-CRLF", 5, "steps[5].approval.gate", progressive.Step{Approval: &progressive.ApprovalStep{Gate: "release\r\napproved=yes"}}),
+		stepCase("approval-gate-DEL", 5, "steps[5].approval.gate", progressive.Step{Approval: &progressive.ApprovalStep{Gate: "release\x7f"}}),
+		stepCase("approval-gate-too-long", 5, "steps[5].approval.gate", progressive.Step{Approval: &progressive.ApprovalStep{Gate: tooLong}}),
 		planCase("hook-name-CRLF", "hooks[0].name", func(p *progressive.Plan) { p.Hooks[0].Name = "notify\nX-Injected: 1" }),
+		planCase("hook-name-too-long", "hooks[0].name", func(p *progressive.Plan) { p.Hooks[0].Name = tooLong }),
+		stepCase("hook-step-name-TAB", 5, "steps[5].hook.hook.name", progressive.Step{Hook: &progressive.HookStep{Hook: progressive.HookSpec{Name: "smoke\ttest"}}}),
 		planCase("step-name-CRLF", "steps[1].name", func(p *progressive.Plan) { p.Steps[1].Name = "weight-10\r\nweight-100" }),
+		planCase("step-name-too-long", "steps[1].name", func(p *progressive.Plan) { p.Steps[1].Name = tooLong }),
 	)
-	for i := len(out) - 4; i < len(out); i++ {
-		out[i].bug = controlBug
-	}
 	return out
 }
 
-const controlBug = "check names, approval gates, hook names and step names accept CR, LF and other control characters (they reach approvers, webhook payloads, logs and decision records); validate.go checks them only for emptiness: refuse control characters and bound their length"
