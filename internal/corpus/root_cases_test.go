@@ -450,4 +450,3 @@ func rootCases() []bad {
 	)
 	return out
 }
-
