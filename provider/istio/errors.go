@@ -23,8 +23,13 @@ func classify(err error, format string, args ...any) error {
 	var ue *url.Error
 	var ne net.Error
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", msg, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		// A request that timed out (the client's timeout, or the caller's
+		// deadline, which the caller tells apart by its own ctx.Err()) may
+		// succeed when tried again.
+		sentinel = progressive.ErrTransient
 	case apierrors.IsNotFound(err):
 		sentinel = progressive.ErrNotFound
 	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
