@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"maps"
 	"math"
 	"regexp"
@@ -113,11 +114,37 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Validate reports session affinity options the router cannot write: a cookie
-// name that is not an HTTP token (it would corrupt the Set-Cookie header) and a
-// MaxAge that is not a positive whole number of seconds.
+// Validate reports options the router cannot write, before any rollout
+// depends on them: object names Kubernetes refuses, subset names and a subset
+// label Istio or Kubernetes refuse, a route name or URI prefix with spaces or
+// control characters, a cookie name that is not an HTTP token (it would corrupt
+// the Set-Cookie header) and a MaxAge that is not a positive whole number of
+// seconds.
 func (o Options) Validate() error {
 	var p progressive.Problems
+	for _, n := range []struct{ field, v string }{{"virtualService", o.VirtualService}, {"destinationRule", o.DestinationRule}} {
+		if n.v != "" && !progressive.IsDNSSubdomain(n.v) {
+			p.Add(n.field, n.v, "must be a DNS-1123 subdomain, as Kubernetes names objects")
+		}
+	}
+	if o.Host != "" && !progressive.IsDNSSubdomain(strings.TrimPrefix(o.Host, "*.")) {
+		p.Add("host", o.Host, "must be a host name (a DNS-1123 subdomain, optionally *.-prefixed)")
+	}
+	for _, n := range []struct{ field, v string }{{"stableSubset", o.StableSubset}, {"canarySubset", o.CanarySubset}} {
+		if n.v != "" && len(validation.IsValidLabelValue(n.v)) > 0 {
+			p.Add(n.field, n.v, "must be a subset name Istio accepts: letters, digits, '-', '_' or '.', at most 63")
+		}
+	}
+	if o.SubsetLabel != "" && len(validation.IsQualifiedName(o.SubsetLabel)) > 0 {
+		p.Add("subsetLabel", o.SubsetLabel, "must be a Kubernetes label key")
+	}
+	if o.RouteName != "" && (len(o.RouteName) > 253 || strings.ContainsFunc(o.RouteName, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		p.Add("routeName", o.RouteName, "must be at most 253 characters without spaces or control characters")
+	}
+	if o.URIPrefix != "" && (!strings.HasPrefix(o.URIPrefix, "/") || len(o.URIPrefix) > 2048 ||
+		strings.ContainsFunc(o.URIPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		p.Add("uriPrefix", o.URIPrefix, "must be a path starting with / without spaces or control characters")
+	}
 	if sa := o.SessionAffinity; sa != nil {
 		if !isToken(sa.CookieName) {
 			p.Add("sessionAffinity.cookieName", sa.CookieName,
