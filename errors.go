@@ -3,7 +3,9 @@ package progressive
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinel errors that every package of the SDK wraps with %w, so callers can tell
@@ -49,11 +51,36 @@ func (e FieldError) Error() string {
 // Unwrap makes every FieldError a configuration error.
 func (e FieldError) Unwrap() error { return ErrInvalid }
 
+// maxShownValue bounds the bytes of an offending value an error message shows:
+// a 64 KiB query quoted whole made a 64 KiB message for logs, events and the
+// terminal. The value itself stays whole in FieldError.Value.
+const maxShownValue = 512
+
+// formatValue shows v for a message: a string quoted, anything else with %v, cut
+// after maxShownValue bytes (on a character boundary) with the full length
+// appended: "select …"… (65536 bytes).
 func formatValue(v any) string {
 	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
+		if len(s) <= maxShownValue {
+			return strconv.Quote(s)
+		}
+		return strconv.Quote(s[:cutAt(s, maxShownValue)]) + fmt.Sprintf("… (%d bytes)", len(s))
 	}
-	return fmt.Sprintf("%v", v)
+	s := fmt.Sprintf("%v", v)
+	if len(s) <= maxShownValue {
+		return s
+	}
+	return s[:cutAt(s, maxShownValue)] + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+// cutAt returns n, or less so that s[:n] does not split a UTF-8 sequence.
+func cutAt(s string, n int) int {
+	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
+		if utf8.RuneStart(s[i]) {
+			return i
+		}
+	}
+	return n
 }
 
 // ValidationError lists every problem found in one value, so that a user fixes them

@@ -3,6 +3,7 @@ package corpus_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/agentops/progressive"
@@ -11,16 +12,34 @@ import (
 // jsonCases: plans and checks are decoded strictly, so a misspelled field is an
 // error naming it, never a threshold that silently vanished.
 func jsonCases() []bad {
+	// docs keeps each case's document, syntax the names of the cases that are
+	// syntax errors: json.Unmarshal cannot make those wrap ErrInvalid.
+	docs := map[string]string{}
+	syntax := map[string]bool{"trailing-data": true, "truncated": true, "max-NaN-literal": true, "deeply-nested": true}
 	plan := func(name, field, doc string) bad {
+		docs["json.Unmarshal(Plan)/"+name] = doc
 		return bad{entry: "json.Unmarshal(Plan)", name: name, field: field, run: func(context.Context) error {
 			var p progressive.Plan
 			return json.Unmarshal([]byte(doc), &p)
 		}}
 	}
 	check := func(name, field, doc string) bad {
+		docs["json.Unmarshal(Check)/"+name] = doc
 		return bad{entry: "json.Unmarshal(Check)", name: name, field: field, run: func(context.Context) error {
 			var c progressive.Check
 			return json.Unmarshal([]byte(doc), &c)
+		}}
+	}
+	decodePlan := func(name, field, doc string) bad {
+		return bad{entry: "progressive.DecodePlan", name: name, field: field, run: func(context.Context) error {
+			_, err := progressive.DecodePlan([]byte(doc))
+			return err
+		}}
+	}
+	decodeCheck := func(name, field, doc string) bad {
+		return bad{entry: "progressive.DecodeCheck", name: name, field: field, run: func(context.Context) error {
+			_, err := progressive.DecodeCheck([]byte(doc))
+			return err
 		}}
 	}
 	// decodeValidate decodes a plan that is well-formed JSON and must then fail
@@ -90,14 +109,35 @@ func jsonCases() []bad {
 		check("deeply-nested", "exceeded max depth", strings.Repeat("[", 20000)+strings.Repeat("]", 20000)),
 	}
 	// encoding/json checks the syntax before it calls UnmarshalJSON: a syntax
-	// error never reaches the strict decoder and does not wrap ErrInvalid.
-	const syntaxBug = "json.Unmarshal reports syntax errors (*json.SyntaxError) before Plan/Check.UnmarshalJSON runs, so they do not wrap ErrInvalid; decode.go cannot change that: a DecodePlan/DecodeCheck helper that wraps every error is needed"
-	for i := range out {
-		switch out[i].name {
-		case "trailing-data", "truncated", "max-NaN-literal", "deeply-nested":
-			out[i].bug = syntaxBug
+	// error never reaches the strict decoder and does not wrap ErrInvalid, so
+	// configuration is read with DecodePlan and DecodeCheck, which wrap every
+	// error. Every document above goes through them too; the syntax errors
+	// only through them.
+	var decoded []bad
+	for _, c := range out {
+		d := c
+		doc := docs[c.entry+"/"+c.name]
+		switch c.entry {
+		case "json.Unmarshal(Plan)":
+			d.entry = "progressive.DecodePlan"
+			d.run = func(context.Context) error { _, err := progressive.DecodePlan([]byte(doc)); return err }
+		case "json.Unmarshal(Check)":
+			d.entry = "progressive.DecodeCheck"
+			d.run = func(context.Context) error { _, err := progressive.DecodeCheck([]byte(doc)); return err }
 		}
+		decoded = append(decoded, d)
 	}
+	out = slices.DeleteFunc(out, func(c bad) bool { return syntax[c.name] })
+	out = append(out, decoded...)
+	out = append(out,
+		decodePlan("empty", "empty document", ""),
+		decodePlan("null", "null", " null\n"),
+		decodePlan("trailing-brace", "after top-level value", `{"name":"p"}}`),
+		decodePlan("trailing-garbage", "after top-level value", `{"name":"p"} x`),
+		decodeCheck("trailing-array", "after top-level value", okCheck+`[]`),
+		decodeCheck("empty", "empty document", "  "),
+		decodeCheck("truncated-string", "unexpected end", `{"name":"e`),
+	)
 	out = append(out,
 		decodeValidate("duplicate-key-drops-max", "checks[0].max", head+`"checks":[{"name":"e","query":"q","max":1,"max":null}],"steps":[{"pause":{"duration":1000000000}}]}`),
 		decodeValidate("case-variant-key-drops-max", "checks[0].max", head+`"checks":[{"name":"e","query":"q","max":1,"MAX":null}],"steps":[{"pause":{"duration":1000000000}}]}`),
