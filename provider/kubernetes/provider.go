@@ -112,6 +112,8 @@ type Provider struct {
 	// written are the resourceVersions of the provider's Deployment writes the
 	// informers have not shown yet (Status reads those directly).
 	written writtenVersions
+	// stores are the ConfigMap informers of the Stores.
+	stores storeCaches
 }
 
 // Stats counts the API requests a Provider made. The informers of
@@ -188,10 +190,12 @@ func newProvider(cs kubernetes.Interface, opts Options) *Provider {
 	return p
 }
 
-// Close stops the Event recorder New started, flushing what it can, and the
-// informers of Workload.WatchStatus, closing their subscriptions' channels.
+// Close stops the Event recorder New started, flushing what it can, the
+// informers of Workload.WatchStatus, closing their subscriptions' channels, and
+// the ConfigMap informers of its Stores (which read directly after it).
 func (p *Provider) Close() {
 	p.watches.close()
+	p.stores.close()
 	if p.broadcaster != nil {
 		p.broadcaster.Shutdown()
 	}

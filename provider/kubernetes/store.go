@@ -41,6 +41,19 @@ const (
 // apiserver refuse it, and the refusal is progressive.ErrConflict. Each Update is
 // one write (plus a read when this Store did not see the previous version).
 //
+// Get reads from a ConfigMap informer of the namespace (label-selected to the
+// state ConfigMaps, shared by the Provider's Stores of that namespace, started
+// on the first Get or Update and stopped by Provider.Close): no request once
+// it has listed, except a GET for a state it does not hold. Reads are
+// read-your-writes: a Store's Get returns at least the version the Provider's
+// last Create or Update of that state wrote, however late the informer. A Get
+// from a cache behind someone else's write costs the next Update a conflict;
+// Update then reads directly, retries once when only the resourceVersion moved
+// (the state's Version is the one the caller holds), and otherwise returns
+// progressive.ErrConflict with the fresh state kept for the next Get. Without
+// list and watch on configmaps (role.yaml grants list only) the informer stops
+// and every Get is one GET.
+//
 // It does not implement rollout.ObservationLog: the runner keeps the newest
 // rollout.MaxInlineObservations measurements in the state, and states above
 // MaxPlainState are stored gzipped so that they fit in a ConfigMap.
@@ -55,6 +68,8 @@ type Store struct {
 type seenVersion struct {
 	version         int64
 	resourceVersion string
+	// cached: read from the informer, which may be behind.
+	cached bool
 }
 
 var _ rollout.StateStore = (*Store)(nil)
@@ -70,33 +85,51 @@ func (p *Provider) Store(namespace string) (*Store, error) {
 // ConfigMapName is the name of the ConfigMap holding rollout id.
 func ConfigMapName(id string) string { return dnsName(63, "progressive-rollout", id) }
 
-func (s *Store) remember(id string, v int64, rv string) {
+func (s *Store) remember(id string, v int64, rv string, cached bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seen[id] = seenVersion{v, rv}
+	s.seen[id] = seenVersion{v, rv, cached}
 }
 
-func (s *Store) recall(id string, v int64) (string, bool) {
+func (s *Store) recall(id string, v int64) (seenVersion, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sv, ok := s.seen[id]
 	if !ok || sv.version != v {
-		return "", false
+		return seenVersion{}, false
 	}
-	return sv.resourceVersion, true
+	return sv, true
+}
+
+// cache returns the namespace's ConfigMap informer when reads may use it.
+func (s *Store) cache(ctx context.Context) *cmCache {
+	if c := s.p.stores.get(ctx, s.p, s.namespace); c.usable() {
+		return c
+	}
+	return nil
 }
 
 // Get implements rollout.StateStore.
 func (s *Store) Get(ctx context.Context, id string) (rollout.State, error) {
-	cm, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, ConfigMapName(id), metav1.GetOptions{})
-	if err != nil {
-		return rollout.State{}, classify(err, "kubernetes store: rollout %q (ConfigMap %s/%s)", id, s.namespace, ConfigMapName(id))
+	name := ConfigMapName(id)
+	var cm *corev1.ConfigMap
+	cached := false
+	if c := s.cache(ctx); c != nil {
+		cm = c.read(s.namespace, name)
+		cached = cm != nil
+	}
+	if cm == nil {
+		var err error
+		cm, err = s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return rollout.State{}, classify(err, "kubernetes store: rollout %q (ConfigMap %s/%s)", id, s.namespace, name)
+		}
 	}
 	st, err := decodeConfigMap(cm)
 	if err != nil {
 		return rollout.State{}, err
 	}
-	s.remember(id, st.Version, cm.ResourceVersion)
+	s.remember(id, st.Version, cm.ResourceVersion, cached)
 	return st, nil
 }
 
@@ -114,14 +147,21 @@ func (s *Store) Create(ctx context.Context, st rollout.State) (rollout.State, er
 	if err != nil {
 		return rollout.State{}, classify(err, "kubernetes store: create rollout %q", st.ID)
 	}
-	s.remember(st.ID, st.Version, out.ResourceVersion)
+	s.remember(st.ID, st.Version, out.ResourceVersion, false)
+	if !s.p.opts.DryRun {
+		if c := s.cache(ctx); c != nil {
+			c.remember(out)
+		}
+	}
 	return st, nil
 }
 
 // Update implements rollout.StateStore.
 func (s *Store) Update(ctx context.Context, st rollout.State) (rollout.State, error) {
 	name := ConfigMapName(st.ID)
-	rv, ok := s.recall(st.ID, st.Version)
+	c := s.cache(ctx)
+	sv, ok := s.recall(st.ID, st.Version)
+	rv := sv.resourceVersion
 	if !ok {
 		cur, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -144,6 +184,22 @@ func (s *Store) Update(ctx context.Context, st rollout.State) (rollout.State, er
 	}
 	cm.ResourceVersion = rv
 	out, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, s.p.updateOpts())
+	if apierrors.IsConflict(err) && c != nil {
+		// The resourceVersion may come from a cache behind the apiserver: read
+		// directly, retry once if only the resourceVersion moved, and keep what
+		// was read for the next Get either way.
+		cur, gerr := s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, name, metav1.GetOptions{})
+		if gerr == nil {
+			c.remember(cur)
+			if stored, derr := decodeConfigMap(cur); derr == nil {
+				s.remember(st.ID, stored.Version, cur.ResourceVersion, false)
+				if sv.cached && stored.Version == st.Version {
+					cm.ResourceVersion = cur.ResourceVersion
+					out, err = s.p.cs.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, s.p.updateOpts())
+				}
+			}
+		}
+	}
 	if apierrors.IsConflict(err) {
 		return rollout.State{}, fmt.Errorf("kubernetes store: rollout %q: ConfigMap %s/%s changed since version %d was read (someone else wrote it): %w", st.ID, s.namespace, name, st.Version, errConflict)
 	}
@@ -151,7 +207,8 @@ func (s *Store) Update(ctx context.Context, st rollout.State) (rollout.State, er
 		return rollout.State{}, classify(err, "kubernetes store: update rollout %q", st.ID)
 	}
 	if !s.p.opts.DryRun {
-		s.remember(next.ID, next.Version, out.ResourceVersion)
+		s.remember(next.ID, next.Version, out.ResourceVersion, false)
+		c.remember(out)
 	}
 	return next, nil
 }

@@ -1,0 +1,184 @@
+package kubernetes
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// storeSyncWait bounds how long the first use of a namespace's Store waits for
+// its ConfigMap informer to list; it reads directly meanwhile.
+const storeSyncWait = 5 * time.Second
+
+// storeCaches are the ConfigMap informers of a Provider's Stores, one per
+// namespace, started on a Store's first Get or Update and stopped by
+// Provider.Close.
+type storeCaches struct {
+	mu     sync.Mutex
+	closed bool
+	byNS   map[string]*cmCache
+}
+
+// cmCache is the ConfigMap informer of one namespace, selecting the state
+// ConfigMaps (ManagedByLabel and ComponentLabel=rollout-state), plus the newest
+// copies this process wrote or read directly that the informer has not shown
+// yet, so that reads are read-your-writes. It is optional: when its List or
+// watch is refused (role.yaml grants no watch on configmaps) it stops and the
+// Stores read directly.
+type cmCache struct {
+	factory  informers.SharedInformerFactory
+	informer cache.SharedIndexInformer
+	lister   corelisters.ConfigMapLister
+	cancel   context.CancelFunc
+	synced   chan struct{}
+	off      chan struct{}
+	offOnce  sync.Once
+	disabled atomic.Bool
+
+	mu sync.Mutex
+	// known are objects newer than the informer's, by name.
+	known map[string]*corev1.ConfigMap
+}
+
+// get returns the informer of ns, starting it on first use and waiting (up to
+// storeSyncWait or ctx) for its List; nil when the provider is closed.
+func (sc *storeCaches) get(ctx context.Context, p *Provider, ns string) *cmCache {
+	sc.mu.Lock()
+	if sc.closed || p.opts.DryRun {
+		sc.mu.Unlock()
+		return nil
+	}
+	c := sc.byNS[ns]
+	if c == nil {
+		c = startConfigMaps(p, ns)
+		if sc.byNS == nil {
+			sc.byNS = map[string]*cmCache{}
+		}
+		sc.byNS[ns] = c
+	}
+	sc.mu.Unlock()
+	t := time.NewTimer(storeSyncWait)
+	defer t.Stop()
+	select {
+	case <-c.synced:
+	case <-c.off:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return c
+}
+
+func (sc *storeCaches) close() {
+	sc.mu.Lock()
+	sc.closed = true
+	all := sc.byNS
+	sc.byNS = nil
+	sc.mu.Unlock()
+	for _, c := range all {
+		c.cancel()
+		c.factory.Shutdown()
+	}
+}
+
+func startConfigMaps(p *Provider, ns string) *cmCache {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &cmCache{cancel: cancel, synced: make(chan struct{}), off: make(chan struct{}), known: map[string]*corev1.ConfigMap{}}
+	sel := labels.Set{ManagedByLabel: p.opts.FieldManager, ComponentLabel: "rollout-state"}.String()
+	c.factory = informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithNamespace(ns),
+		informers.WithTransform(dropManagedFields),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	ci := c.factory.Core().V1().ConfigMaps()
+	c.informer = ci.Informer()
+	c.lister = ci.Lister()
+	log := p.opts.Logger.With("namespace", ns)
+	_ = c.informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if !c.informer.HasSynced() || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			c.offOnce.Do(func() {
+				c.disabled.Store(true)
+				close(c.off)
+				cancel()
+			})
+			if ctx.Err() == nil {
+				log.Debug("kubernetes store: no ConfigMap informer (Get reads each state; grant list and watch on configmaps to avoid it)", "err", err)
+			}
+		}
+	})
+	// Forget a known copy once the informer shows it or a later change.
+	forget := func(obj any) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			c.mu.Lock()
+			if k := c.known[cm.Name]; k != nil && rvAtLeast(cm.ResourceVersion, k.ResourceVersion) {
+				delete(c.known, cm.Name)
+			}
+			c.mu.Unlock()
+		}
+	}
+	_, _ = c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    forget,
+		UpdateFunc: func(_, obj any) { forget(obj) },
+		DeleteFunc: forget,
+	})
+	c.factory.StartWithContext(ctx)
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), c.informer.HasSynced) {
+			close(c.synced)
+		}
+	}()
+	return c
+}
+
+// usable reports whether reads may come from the cache.
+func (c *cmCache) usable() bool {
+	return c != nil && !c.disabled.Load() && c.informer.HasSynced()
+}
+
+// read returns the newest copy of ConfigMap name the cache and the known
+// copies hold, nil when neither has it.
+func (c *cmCache) read(ns, name string) *corev1.ConfigMap {
+	cached, err := c.lister.ConfigMaps(ns).Get(name)
+	if err != nil {
+		cached = nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := c.known[name]
+	switch {
+	case k == nil:
+		return cached
+	case cached != nil && rvAtLeast(cached.ResourceVersion, k.ResourceVersion):
+		delete(c.known, name)
+		return cached
+	default:
+		return k
+	}
+}
+
+// remember keeps cm, written or read directly, until the informer shows it.
+func (c *cmCache) remember(cm *corev1.ConfigMap) {
+	if c == nil || cm == nil || cm.ResourceVersion == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k := c.known[cm.Name]; k != nil && rvAtLeast(k.ResourceVersion, cm.ResourceVersion) {
+		return
+	}
+	if cached, err := c.lister.ConfigMaps(cm.Namespace).Get(cm.Name); err == nil && rvAtLeast(cached.ResourceVersion, cm.ResourceVersion) {
+		return
+	}
+	cm = cm.DeepCopy()
+	cm.ManagedFields = nil
+	c.known[cm.Name] = cm
+}
