@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/agentops/progressive"
@@ -88,6 +89,13 @@ func parseAddress(address string) (endpoint, error) {
 	}
 	if u.Host == "" {
 		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: no host: %w", shown, progressive.ErrInvalid)
+	}
+	// url.Parse checks that a port is digits, not that it is one: :99999 would
+	// fail every query as a dial error, held and retried instead of refused.
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: the port must be 1 to 65535: %w", shown, progressive.ErrInvalid)
+		}
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return endpoint{}, fmt.Errorf("prometheus: Options.Address %s: must not have a query or fragment (credentials go in BearerToken, BasicAuth or Headers): %w", shown, progressive.ErrInvalid)
@@ -192,6 +200,12 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// hasControl reports whether s holds a control character: a byte below 0x20
+// or DEL.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
+}
+
 func buildTransport(o Options, ep endpoint) (transport, error) {
 	var p progressive.Problems
 	var secrets []string
@@ -205,6 +219,26 @@ func buildTransport(o Options, ep endpoint) (transport, error) {
 	}
 	if basic != nil && o.BearerToken != "" {
 		p.Add("bearerToken", nil, "set either BearerToken or BasicAuth, not both")
+	}
+	// net/http refuses a request whose header holds a control character, so
+	// a credential holding one would fail every query; none is quoted here.
+	if hasControl(string(o.BearerToken)) {
+		p.Add("bearerToken", nil, "must not contain control characters (line breaks, NUL, DEL)")
+	}
+	if basic != nil {
+		user, pass := "basicAuth.username", "basicAuth.password"
+		if o.BasicAuth == nil { // from the address's user info
+			user, pass = "address", "address"
+		}
+		if hasControl(basic.Username) {
+			p.Add(user, nil, "must not contain control characters (line breaks, NUL, DEL)")
+		}
+		if strings.Contains(basic.Username, ":") {
+			p.Add(user, nil, "must not contain ':', which separates the user name from the password (RFC 7617)")
+		}
+		if hasControl(string(basic.Password)) {
+			p.Add(pass, nil, "must not contain control characters (line breaks, NUL, DEL)")
+		}
 	}
 	auth := ""
 	switch {
@@ -224,8 +258,8 @@ func buildTransport(o Options, ep endpoint) (transport, error) {
 		case ck == "" || strings.ContainsAny(ck, " \t\r\n:"):
 			p.Add("headers", k, "is not a valid header name")
 			continue
-		case strings.ContainsAny(string(v), "\r\n"):
-			p.Add("headers["+ck+"]", nil, "the value must not contain a line break")
+		case hasControl(string(v)):
+			p.Add("headers["+ck+"]", nil, "the value must not contain control characters (line breaks, NUL, DEL)")
 			continue
 		case ck == "Authorization" && auth != "":
 			p.Add("headers[Authorization]", nil, "conflicts with BearerToken or BasicAuth; set one of them")
