@@ -2,6 +2,8 @@ package prometheus_test
 
 import (
 	"context"
+	"fmt"
+	"go.uber.org/goleak"
 	"log/slog"
 	"os"
 	"strings"
@@ -31,13 +33,24 @@ var live struct {
 	err  error
 }
 
+// TestMain stops the shared Prometheus and application after the tests, then
+// fails the run if a goroutine started by them (a query, a transport's
+// connection, the application's booking loop) is still running: a leak in a
+// long-lived controller process.
 func TestMain(m *testing.M) {
+	before := goleak.IgnoreCurrent() // the runtime's own, and the test framework's
 	code := m.Run()
 	if live.prom != nil {
 		live.prom.Stop()
 	}
 	if live.app != nil {
 		live.app.Close()
+	}
+	if code == 0 {
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
