@@ -240,9 +240,17 @@ func providerCases() []bad {
 	ld("no-environments", "environments", launchdarkly.Options{APIToken: secretToken})
 	ld("environment-key-empty", "environments[0].key", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("")}})
 	ld("environment-key-twice", "environments[1].key", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production"), ldEnv("production")}})
-	const ldBug = "launchdarkly.New does not check BaseURL (scheme, host, user info), Project or environment keys (FlagRef's key rule), nor negative Attempts/Backoff/MaxWait: a bad one fails at the first write, after traffic moved; provider/launchdarkly/store.go New (around :158) should refuse them"
-	ld("baseURL-ftp", "baseURL", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, APIToken: secretToken, BaseURL: "ftp://u:" + secretPassword + "@ld.example.com/" + secretPath}, ldBug)
-	ld("environment-key-space", "environments[0].key", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("prod uction")}}, ldBug)
+	ld("baseURL-ftp", "baseURL", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, APIToken: secretToken, BaseURL: "ftp://u:" + secretPassword + "@ld.example.com/" + secretPath})
+	ld("baseURL-userinfo", "baseURL", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, APIToken: secretToken, BaseURL: "https://u:" + secretPassword + "@ld.example.com/" + secretPath})
+	ld("baseURL-query", "baseURL", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, APIToken: secretToken, BaseURL: "https://ld.example.com/" + secretPath + "?token=" + secretToken})
+	ld("baseURL-no-host", "baseURL", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, APIToken: secretToken, BaseURL: "https:///" + secretPath})
+	ld("baseURL-no-scheme", "baseURL", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, APIToken: secretToken, BaseURL: "ld.example.com"})
+	ld("environment-key-space", "environments[0].key", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("prod uction")}})
+	ld("environment-key-CRLF", "environments[0].key", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production\r\n")}})
+	ld("environment-key-slash", "environments[0].key", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("../prod")}})
+	ld("project-key-space", "project", launchdarkly.Options{Project: "my project", Environments: []launchdarkly.Environment{ldEnv("production")}})
+	ld("attempts-negative", "attempts", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, Attempts: -1})
+	ld("backoff-negative", "backoff", launchdarkly.Options{Environments: []launchdarkly.Environment{ldEnv("production")}, Backoff: -time.Second})
 	fs := func(name, field string, o flagsmith.Options) {
 		out = append(out, bad{entry: "flagsmith.New", name: name, field: field, secrets: secrets, run: func(context.Context) error {
 			o.StartWait = 100 * time.Millisecond

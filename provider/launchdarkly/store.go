@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/flags"
 	"github.com/agentops/progressive/flags/flaghttp"
+	"github.com/agentops/progressive/internal/redact"
 	"github.com/launchdarkly/go-sdk-common/v3/ldcontext"
 	"github.com/launchdarkly/go-sdk-common/v3/ldvalue"
 	"github.com/launchdarkly/go-server-sdk-evaluation/v3/ldmodel"
@@ -158,6 +160,18 @@ func New(opts Options) (*Store, error) {
 	if len(opts.Environments) == 0 {
 		p.Add("environments", nil, "must list at least one environment")
 	}
+	checkBaseURL(&p, opts.BaseURL)
+	if opts.Project != "" && !isKey(opts.Project) {
+		p.Add("project", opts.Project, keyRule)
+	}
+	for _, d := range []struct {
+		field string
+		bad   bool
+	}{{"attempts", opts.Attempts < 0}, {"backoff", opts.Backoff < 0}, {"maxWait", opts.MaxWait < 0}} {
+		if d.bad {
+			p.Add(d.field, nil, "must not be negative (zero selects the default)")
+		}
+	}
 	secrets := []string{opts.APIToken}
 	seen := map[string]bool{}
 	for i, e := range opts.Environments {
@@ -165,6 +179,8 @@ func New(opts Options) (*Store, error) {
 		switch {
 		case e.Key == "":
 			p.Add(f+".key", nil, "must not be empty")
+		case !isKey(e.Key):
+			p.Add(f+".key", e.Key, keyRule)
 		case seen[e.Key]:
 			p.Add(f+".key", e.Key, "is listed twice")
 		}
@@ -210,6 +226,38 @@ func New(opts Options) (*Store, error) {
 		s.envs[e.Key] = &sdkEnv{key: e.Key, client: client, store: captured}
 	}
 	return s, nil
+}
+
+// keyRule is progressive.FlagRef's rule for keys, projects and environments.
+const keyRule = "must start with a letter or digit and hold only letters, digits, '.', '_' or '-' (at most 256), as progressive.FlagRef requires"
+
+// isKey reports whether progressive.FlagRef accepts k as a key, and so as a
+// project or environment key: a FlagRef naming it could never be served.
+func isKey(k string) bool { return progressive.FlagRef{Key: k}.Validate() == nil }
+
+// checkBaseURL refuses a REST API base URL every write would fail on. The URL
+// is shown by scheme and host only: user info, path and query may hold secrets.
+func checkBaseURL(p *progressive.Problems, raw string) {
+	shown := redact.WebhookURL(raw)
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		p.Add("baseURL", nil, "is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.Add("baseURL", shown, "must be an http or https URL")
+	case u.Host == "" || u.Hostname() == "":
+		p.Add("baseURL", shown, "has no host")
+	case u.User != nil:
+		p.Add("baseURL", shown, "must not hold user info: the API token goes in APIToken")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		p.Add("baseURL", shown, "must not have a query or fragment")
+	default:
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				p.Add("baseURL", shown, "the port must be 1 to 65535")
+			}
+		}
+	}
 }
 
 // Name returns "launchdarkly".
