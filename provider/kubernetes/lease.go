@@ -104,6 +104,12 @@ func (p *Provider) Lease(target progressive.Target, opts LeaseOptions) (*Lease, 
 	if opts.Namespace == "" {
 		return nil, fmt.Errorf("kubernetes lease: the target has no namespace and LeaseOptions.Namespace is empty: %w", errInvalid)
 	}
+	if err := (progressive.Target{Name: "lease", Namespace: opts.Namespace}).Validate(); err != nil {
+		return nil, fmt.Errorf("kubernetes lease: LeaseOptions.Namespace %q must be a DNS-1123 label: %w", opts.Namespace, errInvalid)
+	}
+	if opts.Name != "" && !progressive.IsDNSSubdomain(opts.Name) {
+		return nil, fmt.Errorf("kubernetes lease: LeaseOptions.Name %q must be a DNS-1123 subdomain: %w", opts.Name, errInvalid)
+	}
 	if opts.Name == "" {
 		opts.Name = dnsName(63, "progressive", target.Name)
 	}

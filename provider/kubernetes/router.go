@@ -78,14 +78,15 @@ func errMeshOnly(what string) error {
 
 // SetRoutes establishes routes; see Router.
 func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes progressive.Routes) error {
+	// Invalid routes are a mistake whatever the router can do: say so first.
+	if err := routes.Validate(); err != nil {
+		return fmt.Errorf("kubernetes router: routes: %w", err)
+	}
 	if len(routes.Matches) > 0 {
 		return errMeshOnly("header and cookie matches")
 	}
 	if routes.MirrorPercent > 0 {
 		return errMeshOnly("traffic mirroring")
-	}
-	if err := routes.Validate(); err != nil {
-		return fmt.Errorf("kubernetes router: routes: %w", err)
 	}
 	p := r.p
 	if _, err := p.getService(ctx, t); err != nil {

@@ -79,6 +79,11 @@ func (p *Provider) Store(namespace string) (*Store, error) {
 	if namespace == "" {
 		return nil, fmt.Errorf("kubernetes: state store namespace must not be empty: %w", errInvalid)
 	}
+	if err := (progressive.Target{Name: "store", Namespace: namespace}).Validate(); err != nil {
+		// Refused here rather than by the API server at the first write, after
+		// Start: a namespace is a DNS-1123 label.
+		return nil, fmt.Errorf("kubernetes: state store namespace %q must be a DNS-1123 label: %w", namespace, errInvalid)
+	}
 	return &Store{p: p, namespace: namespace, seen: map[string]seenVersion{}}, nil
 }
 
