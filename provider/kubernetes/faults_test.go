@@ -212,7 +212,9 @@ func TestConflictingWrites(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("the runner did not carry out the abort")
 	}
-	st, err := store2.Get(ctx, plan.Name)
+	// The runner's own store reads its writes (another process's informer
+	// may be a moment behind).
+	st, err := store.Get(ctx, plan.Name)
 	require.NoError(t, err)
 	assert.Equal(t, rollout.PhaseAborted, st.Phase)
 	got, err := p.Router().GetRoutes(ctx, tg)
