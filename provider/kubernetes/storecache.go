@@ -101,7 +101,9 @@ func startConfigMaps(p *Provider, ns string) *cmCache {
 	c.lister = ci.Lister()
 	log := p.opts.Logger.With("namespace", ns)
 	_ = c.informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		if !c.informer.HasSynced() || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		// Only a refusal stops it: after other errors the reflector lists and
+		// watches again, and Gets read directly until it has listed.
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
 			c.offOnce.Do(func() {
 				c.disabled.Store(true)
 				close(c.off)

@@ -41,10 +41,10 @@ var _ progressive.StatusWatcher = (*Workload)(nil)
 // (role.yaml grants list only), it stops and Status lists ReplicaSets directly,
 // one request per call.
 //
-// WatchStatus returns once the informer has listed the namespace, so that every
-// change after it returns is delivered. It fails when the List fails, typically
-// because the Role lacks list and watch on deployments (role.yaml grants
-// neither: its workloads are polled); callers then poll.
+// WatchStatus returns once the informers have listed the namespace, so that
+// every change after it returns is delivered. It fails when the Deployment List
+// fails, typically because the Role lacks list and watch on deployments (which
+// role.yaml grants); callers then poll.
 func (w *Workload) WatchStatus(ctx context.Context, t progressive.Target) (<-chan struct{}, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes: watch status of %q: %w", t.String(), err)
