@@ -81,7 +81,9 @@
 // JSON up to MaxPlainState, gzipped above) and uses its resourceVersion for
 // optimistic concurrency: an Update is one write, and a write by anyone else since
 // the state was read is progressive.ErrConflict. It leaves rollout.ObservationLog
-// out: the runner keeps the newest measurements in the state.
+// out: the runner keeps the newest measurements in the state. Its Get reads a
+// ConfigMap informer of the namespace, read-your-writes (see Store); with list
+// and watch on configmaps a steady-state Get makes no request.
 //
 // Provider.Lease and RunWithLease run runner.Run only while holding a
 // coordination.k8s.io Lease for the target, renewed with client-go's
@@ -133,7 +135,10 @@
 // On internal/testenv (two shared cores): a traffic change is one API write (the
 // Service's selector, or the canary's scale once the selector selects both) plus
 // one the first time a weight between 0 and 100 is set; the EndpointSlices show a
-// change 15 to 80 ms after the write; a rollback decision to all traffic verified
+// change 15 to 80 ms after the write; Workload.Status is three reads, and none
+// while a WatchStatus subscription runs the namespace's informers (one, the
+// ReplicaSet List, under role.yaml, which grants no watch on replicasets); a
+// rollback decision to all traffic verified
 // back on stable took 105 to 125 ms, and an in-place rolling update undone was
 // back to 30 ready pods of the old revision 420 ms after the decision. The seed
 // scenarios run as programs in examples/k8s-canary, examples/k8s-bluegreen and
