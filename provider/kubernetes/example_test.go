@@ -31,11 +31,11 @@ func ExampleRole() {
 	// Output:
 	// Role shop/progressive
 	// apps                deployments     get,list,watch,create,update,patch
-	// apps                replicasets     list
+	// apps                replicasets     list,watch
 	// core                services        get,update
 	// core                pods            list
 	// discovery.k8s.io    endpointslices  list
-	// core                configmaps      get,list,create,update
+	// core                configmaps      get,list,watch,create,update
 	// coordination.k8s.io leases          get,create,update
 	// batch               jobs            get,create
 	// core                events          create,patch

@@ -21,11 +21,11 @@ const RoleName = "progressive"
 // Jobs), parsed from role.yaml, which documents each rule:
 //
 //	deployments (apps)                get, list, watch, create, update, patch
-//	replicasets (apps)                list
+//	replicasets (apps)                list, watch
 //	services                          get, update
 //	pods                              list
 //	endpointslices (discovery.k8s.io) list
-//	configmaps                        get, list, create, update
+//	configmaps                        get, list, watch, create, update
 //	leases (coordination.k8s.io)      get, create, update
 //	jobs (batch)                      get, create
 //	events                            create, patch

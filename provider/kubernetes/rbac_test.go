@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,11 +39,33 @@ func TestRoleMatchesYAML(t *testing.T) {
 // returns a rest.Config authenticating as it with a TokenRequest token.
 func serviceAccountConfig(t *testing.T, admin *rest.Config, cs kubernetes.Interface, ns string) *rest.Config {
 	t.Helper()
+	return serviceAccountConfigWith(t, admin, cs, ns, nil)
+}
+
+// withoutWatch drops the watch verb on resources from a Role: what a cluster
+// whose administrators trimmed role.yaml grants.
+func withoutWatch(resources ...string) func(*rbacv1.Role) {
+	return func(r *rbacv1.Role) {
+		for i, rule := range r.Rules {
+			if slices.ContainsFunc(rule.Resources, func(res string) bool { return slices.Contains(resources, res) }) {
+				r.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return v == "watch" })
+			}
+		}
+	}
+}
+
+// serviceAccountConfigWith is serviceAccountConfig with the Role changed by
+// mutate first (nil: role.yaml as it is).
+func serviceAccountConfigWith(t *testing.T, admin *rest.Config, cs kubernetes.Interface, ns string, mutate func(*rbacv1.Role)) *rest.Config {
+	t.Helper()
 	ctx := context.Background()
 	_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	role, err := k8s.Role(ns)
 	require.NoError(t, err)
+	if mutate != nil {
+		mutate(role)
+	}
 	_, err = cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{

@@ -178,9 +178,10 @@ func TestStatusFromInformers(t *testing.T) {
 	})
 }
 
-// TestStatusUnderRoleWithoutReplicaSetWatch: under role.yaml (list on
-// replicasets, no watch) the ReplicaSet informer turns itself off and Status
-// lists the ReplicaSets directly: one request instead of three.
+// TestStatusUnderRoleWithoutReplicaSetWatch: under a Role that lists
+// replicasets but may not watch them (role.yaml trimmed) the ReplicaSet informer
+// turns itself off and Status lists the ReplicaSets directly: one request
+// instead of three.
 func TestStatusUnderRoleWithoutReplicaSetWatch(t *testing.T) {
 	e := env.Require(t)
 	ns := e.NewNamespace(t)
@@ -188,7 +189,7 @@ func TestStatusUnderRoleWithoutReplicaSetWatch(t *testing.T) {
 	seed(t, cs, ns, "ship", 2, "registry.example/ship:v1")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	p := newProvider(t, serviceAccountConfig(t, e.Config(), cs, ns), fastOptions())
+	p := newProvider(t, serviceAccountConfigWith(t, e.Config(), cs, ns, withoutWatch("replicasets")), fastOptions())
 	w := p.Workload()
 	tgt := target(ns, "ship")
 	require.NoError(t, w.DeployCanary(ctx, tgt, progressive.Release{Version: "v2", Image: "registry.example/ship:v2"}, 1))

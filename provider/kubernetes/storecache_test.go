@@ -158,14 +158,15 @@ func TestStoreStaleCache(t *testing.T) {
 	assert.Equal(t, 9, back.Step.Index)
 }
 
-// TestStoreWithoutConfigMapWatch: under role.yaml (no watch on configmaps) the
-// informer stops and every Get is one GET; after Provider.Close too.
+// TestStoreWithoutConfigMapWatch: under a Role without watch on configmaps
+// (role.yaml trimmed) the informer stops and every Get is one GET; after
+// Provider.Close too.
 func TestStoreWithoutConfigMapWatch(t *testing.T) {
 	e := env.Require(t)
 	ns := e.NewNamespace(t)
 	ctx := context.Background()
 	cs := e.Clientset()
-	scoped := newProvider(t, serviceAccountConfig(t, e.Config(), cs, ns), fastOptions())
+	scoped := newProvider(t, serviceAccountConfigWith(t, e.Config(), cs, ns, withoutWatch("configmaps")), fastOptions())
 	s, err := scoped.Store(ns)
 	require.NoError(t, err)
 	st, err := s.Create(ctx, rollout.State{ID: "orders/v2", Phase: rollout.PhaseProgressing})
