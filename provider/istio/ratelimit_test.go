@@ -6,7 +6,7 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// TestNewDefaultRateLimit checks the clients New builds: 50/s without a rate
+// TestNewDefaultRateLimit checks the clients New builds: 200/s without a rate
 // limit in the config, the caller's QPS when it set one. Nothing is contacted.
 func TestNewDefaultRateLimit(t *testing.T) {
 	qps := func(t *testing.T, cfg *rest.Config) (istio, kube float32) {
@@ -18,8 +18,8 @@ func TestNewDefaultRateLimit(t *testing.T) {
 		return r.cs.NetworkingV1().RESTClient().GetRateLimiter().QPS(), r.kube.CoreV1().RESTClient().GetRateLimiter().QPS()
 	}
 	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
-	if i, k := qps(t, cfg); i != 50 || k != 50 {
-		t.Errorf("default QPS (istio, kube) = %v, %v; want 50, 50", i, k)
+	if i, k := qps(t, cfg); i != 200 || k != 200 {
+		t.Errorf("default QPS (istio, kube) = %v, %v; want 200, 200", i, k)
 	}
 	if cfg.QPS != 0 {
 		t.Errorf("New modified the caller's config: QPS %v", cfg.QPS)

@@ -267,8 +267,8 @@ var (
 // New returns a Router talking to the cluster of cfg with the typed Istio
 // clientset.
 //
-// A cfg without a rate limit (QPS 0 and no RateLimiter) gets 50 requests per
-// second with bursts of 100 instead of client-go's 5 and 10: the router's
+// A cfg without a rate limit (QPS 0 and no RateLimiter) gets 200 requests per
+// second with bursts of 400 instead of client-go's 5 and 10: the router's
 // client is shared by every rollout it drives, and client-go's default
 // throttles a process driving many of them (with 100 rollouts only 12 reached
 // their first weight within 163 s). A caller that sets QPS or a RateLimiter

@@ -142,7 +142,7 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // New returns a Provider talking to the cluster of cfg. A cfg without a rate limit
-// (QPS 0 and no RateLimiter) gets 50 requests per second with bursts of 100
+// (QPS 0 and no RateLimiter) gets 200 requests per second with bursts of 400
 // instead of client-go's 5: the provider's client is shared by every rollout it
 // drives, and its own waits poll every PollInterval. A caller that sets QPS keeps
 // theirs. Close stops its Event recorder and status informers.

@@ -6,7 +6,7 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// TestNewDefaultRateLimit checks the client New builds: 50/s without a rate
+// TestNewDefaultRateLimit checks the client New builds: 200/s without a rate
 // limit in the config, the caller's QPS when it set one. Nothing is contacted.
 func TestNewDefaultRateLimit(t *testing.T) {
 	qps := func(t *testing.T, cfg *rest.Config) float32 {
@@ -19,8 +19,8 @@ func TestNewDefaultRateLimit(t *testing.T) {
 		return p.cs.AppsV1().RESTClient().GetRateLimiter().QPS()
 	}
 	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
-	if got := qps(t, cfg); got != 50 {
-		t.Errorf("default QPS = %v, want 50", got)
+	if got := qps(t, cfg); got != 200 {
+		t.Errorf("default QPS = %v, want 200", got)
 	}
 	if cfg.QPS != 0 {
 		t.Errorf("New modified the caller's config: QPS %v", cfg.QPS)

@@ -6,7 +6,7 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// TestNewDefaultRateLimit checks the clients New builds: 50/s without a rate
+// TestNewDefaultRateLimit checks the clients New builds: 200/s without a rate
 // limit in the config, the caller's QPS when it set one. Nothing is contacted.
 func TestNewDefaultRateLimit(t *testing.T) {
 	qps := func(t *testing.T, cfg *rest.Config, mode Mode) (kube, smi float32) {
@@ -19,8 +19,8 @@ func TestNewDefaultRateLimit(t *testing.T) {
 	}
 	for _, mode := range []Mode{ModeGatewayAPI, ModeSMI} {
 		cfg := &rest.Config{Host: "https://127.0.0.1:1"}
-		if k, s := qps(t, cfg, mode); k != 50 || s != 50 {
-			t.Errorf("%s: default QPS (kube, smi) = %v, %v; want 50, 50", mode, k, s)
+		if k, s := qps(t, cfg, mode); k != 200 || s != 200 {
+			t.Errorf("%s: default QPS (kube, smi) = %v, %v; want 200, 200", mode, k, s)
 		}
 		if cfg.QPS != 0 {
 			t.Errorf("%s: New modified the caller's config: QPS %v", mode, cfg.QPS)
