@@ -96,6 +96,11 @@ type Options struct {
 	// clientcmd.BuildConfigFromFlags gets (the testenv's 100/200 is removed).
 	QPS   float32
 	Burst int
+	// InconclusiveLimit, when positive, replaces the checks' default (3): a
+	// Prometheus sharing two cores with the control plane and 100 services can
+	// miss scrapes for longer than three intervals under the race detector, a
+	// gap in the test bed rather than in the canaries.
+	InconclusiveLimit int
 	// PollInterval and RetryBackoff are the runner's (rollout.Options). Zero
 	// keeps the runner's defaults.
 	PollInterval, RetryBackoff time.Duration
@@ -291,6 +296,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	checks := []progressive.Check{app.ErrorRate(1), app.LatencyP95(500)}
 	for i := range checks {
 		checks[i].Interval = o.Interval
+		checks[i].InconclusiveLimit = o.InconclusiveLimit
 	}
 	plans := make([]progressive.Plan, o.N)
 	for i, name := range names {
