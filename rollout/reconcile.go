@@ -84,12 +84,15 @@ func (x *exec) save(ctx context.Context) error {
 			// or a command (Abort from a CLI). Not a provider's conflict.
 			return fmt.Errorf("rollout %s: save state: %w: %w", x.st.ID, ErrStateChanged, err)
 		}
-		return fmt.Errorf("rollout %s: save state: %w", x.st.ID, err)
+		return fmt.Errorf("rollout %s: save state: %w: %w", x.st.ID, errStoreWrite, err)
 	}
 	*x.st = saved
 	x.saved = saved.Phase
 	return nil
 }
+
+// errStoreWrite marks a state write the store failed (not a lost conflict).
+var errStoreWrite = errors.New("the state store did not take the write")
 
 // ErrStateChanged marks a state write that lost to another writer (it also
 // wraps progressive.ErrConflict). Run reloads and goes on: a command stored by

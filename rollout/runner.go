@@ -280,12 +280,27 @@ func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	changed, plan := r.watchStatus(watchCtx, id)
-	lost := 0 // state writes lost in a row to another writer
+	lost := 0          // state writes lost in a row to another writer
+	storeFailures := 0 // state writes the store failed, in a row
+	protected := ""    // why traffic was taken away without a stored rollback
 	for {
 		// Changes before this Reconcile are seen by its reads; only those during
 		// and after it should end the next wait early.
 		drain(changed)
-		res, err := r.Reconcile(ctx, id)
+		var res Result
+		var err error
+		if protected != "" {
+			// Traffic was taken away while the store failed: record the
+			// rollback before anything else runs, or a retried step would put
+			// the canary's share back.
+			err = r.recordProtection(ctx, id, protected)
+			if err == nil {
+				protected = ""
+			}
+			res = Result{RequeueAfter: r.opts.PollInterval}
+		} else {
+			res, err = r.Reconcile(ctx, id)
+		}
 		switch {
 		case err != nil && errors.Is(err, ErrStateChanged) && lost < maxLostWrites:
 			// Another process wrote the state (a command such as Abort, or
@@ -301,6 +316,17 @@ func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 		}
 		if err == nil {
 			lost = 0
+		}
+		switch {
+		case err != nil && errors.Is(err, errStoreWrite):
+			storeFailures++
+			if storeFailures == maxStoreFailures && protected == "" {
+				// Nothing this runner decides can be stored, but users can
+				// still be protected: take the canary's traffic away.
+				protected = r.protectTraffic(ctx, id, err)
+			}
+		case err == nil:
+			storeFailures = 0
 		}
 		wait := res.RequeueAfter
 		if err != nil || wait <= 0 {
@@ -384,6 +410,57 @@ func drain(c <-chan struct{}) {
 	case <-c:
 	default:
 	}
+}
+
+// maxStoreFailures is how many state writes in a row the store may fail before
+// Run takes the canary's traffic and flag share away without waiting for the
+// store: a rollout that cannot record its decisions must not leave users on a
+// canary nobody can judge.
+const maxStoreFailures = 5
+
+// protectTraffic sends all traffic back to stable and every flag it changed to
+// 0%, as the first rollback actions do, without saving: the store is failing.
+// It returns the rollback's reason, which Run then keeps trying to store (and
+// runs nothing else until it is stored, so no retried step puts the canary's
+// share back); "" when there was nothing to protect.
+func (r *Runner) protectTraffic(ctx context.Context, id string, cause error) string {
+	st, err := r.opts.Store.Get(ctx, id)
+	if err != nil {
+		r.opts.Logger.ErrorContext(ctx, "rollout: the state store fails; cannot read the rollout to protect its traffic",
+			slog.String("rollout", id), slog.String("error", err.Error()))
+		return ""
+	}
+	if st.Phase.Terminal() || st.Phase == PhaseRollingBack {
+		return ""
+	}
+	x := &exec{r: r, st: &st, now: r.opts.Clock.Now(), saved: st.Phase}
+	reason := fmt.Sprintf("the state store failed %d writes in a row (%v): traffic and flags back to stable without waiting for it", maxStoreFailures, cause)
+	x.emit(ctx, Event{Type: EventRollbackStarted, Message: reason})
+	for _, action := range []string{actionRoutes, actionFlags} {
+		if err := x.rollbackAction(ctx, action); err != nil {
+			r.opts.Logger.ErrorContext(ctx, "rollout: protecting traffic while the state store fails",
+				slog.String("rollout", id), slog.String("action", action), slog.String("error", err.Error()))
+		}
+	}
+	r.opts.Logger.WarnContext(ctx, "rollout: "+reason, slog.String("rollout", id))
+	return reason
+}
+
+// recordProtection stores the rollback protectTraffic began; the rollback's
+// own actions then run again from the state (idempotent) and complete it.
+func (r *Runner) recordProtection(ctx context.Context, id, reason string) error {
+	unlock := r.lock(id)
+	defer unlock()
+	st, err := r.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Phase.Terminal() || st.Phase == PhaseRollingBack {
+		return nil
+	}
+	x := &exec{r: r, st: &st, now: r.opts.Clock.Now(), saved: st.Phase}
+	x.startRollback(ctx, reason, rollbackInfo{})
+	return x.save(ctx)
 }
 
 // maxLostWrites bounds how often in a row Run reloads after losing a state
