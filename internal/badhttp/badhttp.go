@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -214,3 +216,26 @@ func TooManyHandler(retryAfter string) http.Handler {
 
 // RetryAfterSeconds formats d as a Retry-After value in whole seconds.
 func RetryAfterSeconds(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
+
+// WritesAnsweredBy serves a proxy in front of the server at target (a URL whose
+// path is kept): reads (GET, HEAD) reach it, every write gets bad's answer. A
+// store under test then reads the real thing and meets the misbehaviour only
+// when it writes. It returns the proxy's URL with target's path.
+func WritesAnsweredBy(t testing.TB, target string, bad http.Handler) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("badhttp: target %q: %v", target, err)
+	}
+	path := u.Path
+	u.Path = ""
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	srv := Serve(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			bad.ServeHTTP(rw, r)
+			return
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	return srv.URL + path
+}

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,25 +16,6 @@ import (
 	"github.com/agentops/progressive/internal/badhttp"
 	"github.com/agentops/progressive/provider/flagsmith"
 )
-
-// writesAnsweredBy puts a proxy in front of the fake's Admin API at admin: GETs
-// reach the fake, every write gets bad's answer. It returns the proxy's Admin URL.
-func writesAnsweredBy(t *testing.T, admin string, bad http.Handler) string {
-	t.Helper()
-	u, err := url.Parse(admin)
-	require.NoError(t, err)
-	path := u.Path
-	u.Path = ""
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	srv := badhttp.Serve(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			bad.ServeHTTP(rw, r)
-			return
-		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	return srv.URL + path
-}
 
 // Admin API writes are confirmed by the object the API returns for them, never
 // assumed: a redirect, an empty, foreign, undecodable or endless answer, a server
@@ -70,7 +49,7 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			timeout := cmp.Or(tc.timeout, timeout)
 			w := newWorld(t, func(o *flagsmith.Options) {
-				o.AdminURL = writesAnsweredBy(t, o.AdminURL, tc.bad)
+				o.AdminURL = badhttp.WritesAnsweredBy(t, o.AdminURL, tc.bad)
 				o.Attempts = 2
 				o.HTTPClient = &http.Client{Timeout: timeout}
 			})

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +16,6 @@ import (
 	"github.com/agentops/progressive/internal/badhttp"
 	"github.com/agentops/progressive/provider/launchdarkly"
 )
-
-// patchedBy puts a proxy in front of the fake at base: GETs reach it, PATCHes get
-// bad's answer. It returns the proxy's URL.
-func patchedBy(t *testing.T, base string, bad http.Handler) string {
-	t.Helper()
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	return badhttp.Serve(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPatch {
-			bad.ServeHTTP(rw, r)
-			return
-		}
-		proxy.ServeHTTP(rw, r)
-	})).URL
-}
 
 // A semantic patch is confirmed by the flag the API returns for it, never
 // assumed: a redirect, an empty, foreign, undecodable or endless answer, a server
@@ -78,7 +60,7 @@ func TestWritesAreConfirmedByTheirAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			timeout := cmp.Or(tc.timeout, timeout)
 			w := newWorld(t, func(o *launchdarkly.Options) {
-				o.BaseURL = patchedBy(t, o.BaseURL, tc.bad(o.BaseURL))
+				o.BaseURL = badhttp.WritesAnsweredBy(t, o.BaseURL, tc.bad(o.BaseURL))
 				o.Attempts = 2
 				o.HTTPClient = &http.Client{Timeout: timeout}
 			})
