@@ -214,15 +214,7 @@ func (e *Engine) warming(c progressive.Check, vars Vars, st *State, now time.Tim
 
 // window is Window with the engine's template cache.
 func (e *Engine) window(c progressive.Check, vars Vars) time.Duration {
-	if c.Window > 0 {
-		return c.Window
-	}
-	if expr, err := e.tmpl.render(c, vars, progressive.Canary); err == nil {
-		if d, ok := QueryWindow(expr); ok {
-			return d
-		}
-	}
-	return c.WithDefaults().Interval
+	return windowOf(c, func() (string, error) { return e.tmpl.render(c, vars, progressive.Canary) })
 }
 
 // count adds one measurement to a check's counters.

@@ -90,17 +90,21 @@ func parsePromDuration(s string) (time.Duration, bool) {
 // the check's interval. A query that does not render falls back to the interval;
 // Validate reports the template itself.
 func Window(c progressive.Check, vars Vars) time.Duration {
-	c = c.WithDefaults()
+	return windowOf(c, func() (string, error) { return Render(c, vars, progressive.Canary) })
+}
+
+// windowOf is Window with the rendering left to the caller (the Engine renders
+// through its template cache).
+func windowOf(c progressive.Check, render func() (string, error)) time.Duration {
 	if c.Window > 0 {
 		return c.Window
 	}
-	expr, err := Render(c, vars, progressive.Canary)
-	if err == nil {
+	if expr, err := render(); err == nil {
 		if d, ok := QueryWindow(expr); ok {
 			return d
 		}
 	}
-	return c.Interval
+	return c.WithDefaults().Interval
 }
 
 // WarmUp is how long after the analysis' warm-up anchor (State.LiveSince) missing
