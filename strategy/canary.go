@@ -126,6 +126,11 @@ func (c Canary) validate(v *validator) []float64 {
 	}
 	if d.FullSoak {
 		phases = append(phases, 100)
+		// 100 weights below 100 are accepted on their own; the soak at 100 makes one more.
+		if len(phases) > MaxPhases {
+			v.add("fullSoak", true, "adds a phase at 100 to %d weights below it; at most %d phases", len(phases)-1, MaxPhases)
+			return nil
+		}
 	}
 	if len(weights) > 0 && len(phases) == 0 {
 		v.add("weights", fmt.Sprint(weights), "no weight below 100 is left to analyse; add a smaller weight or set fullSoak")

@@ -287,3 +287,19 @@ func TestPlanName(t *testing.T) {
 	other := strategy.PlanName(progressive.Target{Name: "a-very-long-service-name-that-goes-on-and-on"}, progressive.Release{Version: "v1.2.3-rc.4+build.5678.abcdeg"})
 	assert.NotEqual(t, long, other, "shortened names keep a hash of the whole")
 }
+
+func TestCanaryFullSoakCountsTowardMaxPhases(t *testing.T) {
+	c := strategy.Canary{Weights: seq(0.5, strategy.MaxPhases), FullSoak: true, Checks: checks}
+	_, err := c.Plan(target, release)
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	require.ErrorContains(t, err, "canary.fullSoak")
+
+	c.Weights = seq(0.5, strategy.MaxPhases-1)
+	p, err := c.Plan(target, release)
+	require.NoError(t, err)
+	phases, err := c.Phases()
+	require.NoError(t, err)
+	require.Len(t, phases, strategy.MaxPhases)
+	require.Equal(t, 100.0, phases[len(phases)-1])
+	require.Len(t, p.Steps, 1+2*strategy.MaxPhases+2)
+}

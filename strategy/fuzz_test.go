@@ -43,6 +43,8 @@ func FuzzCanaryPlan(f *testing.F) {
 	f.Add(encode(5, 25, 50, 100), 0.0, 0.0, int64(30*time.Minute), 0, false, "")
 	f.Add(encode(), 33.3, 99.9, int64(time.Second), 3, false, "")
 	f.Add(encode(), 0.0, 50.0, int64(time.Second), 3, false, "")
+	// 100 weights below 100 plus fullSoak once made a 101-phase plan.
+	f.Add(encode(seq(0.5, 100)...), 0.0, 0.0, int64(time.Minute), 0, true, "")
 
 	f.Fuzz(func(t *testing.T, raw []byte, step, max float64, soak int64, replicas int, fullSoak bool, gate string) {
 		c := strategy.Canary{

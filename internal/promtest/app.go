@@ -71,6 +71,9 @@ type App struct {
 	duration *prometheus.HistogramVec
 	cpu      *prometheus.CounterVec
 	limits   *prometheus.GaugeVec
+	// Istio's standard metrics, for services with ServiceSpec.Istio.
+	istioRequests *prometheus.CounterVec
+	istioDuration *prometheus.HistogramVec
 
 	mu       sync.Mutex
 	services []*Service
@@ -91,10 +94,15 @@ func NewApp() *App {
 			[]string{"namespace", "pod", "container"}),
 		limits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kube_pod_container_resource_limits", Help: "Container limits."},
 			[]string{"namespace", "pod", "container", "resource", "unit"}),
+		istioRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "istio_requests_total", Help: "Requests as Istio's sidecars report them."},
+			istioLabels("response_code")),
+		istioDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "istio_request_duration_milliseconds", Help: "Request duration as Istio's sidecars report it.",
+			Buckets: []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}},
+			istioLabels()),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	reg.MustRegister(a.requests, a.duration, a.cpu, a.limits)
+	reg.MustRegister(a.requests, a.duration, a.cpu, a.limits, a.istioRequests, a.istioDuration)
 	a.srv = httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	go a.run()
 	return a
@@ -124,6 +132,27 @@ type ServiceSpec struct {
 	CanaryShare func() float64
 	// Stable and Canary are the sides' initial behaviors.
 	Stable, Canary Behavior
+	// Istio, when set, also books the traffic on Istio's standard metrics
+	// (istio_requests_total and istio_request_duration_milliseconds with
+	// reporter="destination"), under each side's workload and service, the
+	// series Flagger's built-in checks and Argo Rollouts' documented Istio
+	// queries read.
+	Istio *IstioNames
+}
+
+// IstioNames are the destination labels of each side on Istio's metrics.
+type IstioNames struct {
+	// StableWorkload and CanaryWorkload are destination_workload (the
+	// Deployment's name: podinfo-primary and podinfo under Flagger).
+	StableWorkload, CanaryWorkload string
+	// StableService and CanaryService are destination_service (a host such as
+	// podinfo-canary.test.svc.cluster.local) and, before the first dot,
+	// destination_service_name.
+	StableService, CanaryService string
+}
+
+func istioLabels(extra ...string) []string {
+	return append([]string{"reporter", "destination_workload_namespace", "destination_workload", "destination_service", "destination_service_name"}, extra...)
 }
 
 // Service is one service of the App, whose behavior a test changes while it runs.
@@ -143,9 +172,10 @@ type side struct {
 	b        Behavior
 	version  string
 	pod      string
-	requests float64 // owed, fractional
-	errors   float64 // owed, fractional
-	served   uint64  // for the latency pattern
+	requests float64  // owed, fractional
+	errors   float64  // owed, fractional
+	served   uint64   // for the latency pattern
+	istio    []string // Istio label values without response_code, or nil
 }
 
 // Service adds a service and starts booking its requests.
@@ -159,6 +189,10 @@ func (a *App) Service(spec ServiceSpec) *Service {
 		stable:  side{b: spec.Stable.withDefaults(), version: StableVersion, pod: spec.Name + "-6d8f9c7b5d-x2x4q"},
 		canary:  side{b: spec.Canary.withDefaults(), version: spec.CanaryVersion, pod: spec.Name + "-canary-5b7c9d8f6c-k9m3p"},
 		changed: time.Now(),
+	}
+	if n := spec.Istio; n != nil {
+		s.stable.istio = istioValues(spec.Namespace, n.StableWorkload, n.StableService)
+		s.canary.istio = istioValues(spec.Namespace, n.CanaryWorkload, n.CanaryService)
 	}
 	for _, sd := range []*side{&s.stable, &s.canary} {
 		a.limits.WithLabelValues(spec.Namespace, sd.pod, "app", "cpu", "core").Set(CPULimitCores)
@@ -193,7 +227,7 @@ func (s *Service) SetStable(b Behavior) time.Time {
 func (s *Service) SetCanaryRelease(version string, b Behavior) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.canary = side{b: b.withDefaults(), version: version, pod: s.canary.pod}
+	s.canary = side{b: b.withDefaults(), version: version, pod: s.canary.pod, istio: s.canary.istio}
 	s.changed = time.Now()
 	return s.changed
 }
@@ -266,11 +300,29 @@ func (s *Service) serve(sd *side, requests, dt float64) {
 		a.requests.WithLabelValues(ns, svc, sd.version, "200").Add(ok)
 	}
 	h := a.duration.WithLabelValues(ns, svc, sd.version)
+	var ih prometheus.Observer
+	if sd.istio != nil {
+		if errs > 0 {
+			a.istioRequests.WithLabelValues(append(sd.istio, "500")...).Add(errs)
+		}
+		if ok := n - errs; ok > 0 {
+			a.istioRequests.WithLabelValues(append(sd.istio, "200")...).Add(ok)
+		}
+		ih = a.istioDuration.WithLabelValues(sd.istio...)
+	}
 	median := sd.b.Latency.Seconds()
 	for range int(n) {
 		// Durations cycle evenly through [0.6, 1.4] x the median.
 		f := 0.6 + 0.8*float64(sd.served%20)/19
 		sd.served++
 		h.Observe(median * f)
+		if ih != nil {
+			ih.Observe(median * f * 1000)
+		}
 	}
+}
+
+func istioValues(ns, workload, service string) []string {
+	name, _, _ := strings.Cut(service, ".")
+	return []string{"destination", ns, workload, service, name}
 }

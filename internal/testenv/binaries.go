@@ -259,7 +259,7 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (*Binaries, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cacheDir, ".lock"), log)
+	unlock, err := LockFile(ctx, filepath.Join(cacheDir, ".lock"), log)
 	if err != nil {
 		return nil, err
 	}
@@ -319,9 +319,9 @@ func prebuiltBinaries(ctx context.Context, dir, repoRoot string) (*Binaries, err
 	return bins, nil
 }
 
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel
+// LockFile takes an exclusive flock on path, polling so that ctx can cancel
 // the wait.
-func lockFile(ctx context.Context, path string, log *slog.Logger) (func(), error) {
+func LockFile(ctx context.Context, path string, log *slog.Logger) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
