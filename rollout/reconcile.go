@@ -51,8 +51,14 @@ func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
 			return x.result(r.opts.PollInterval), err
 		}
 		if wait > 0 {
+			if err := x.flush(ctx); err != nil {
+				return x.result(r.opts.PollInterval), err
+			}
 			return x.result(wait), nil
 		}
+	}
+	if err := x.flush(ctx); err != nil {
+		return x.result(r.opts.PollInterval), err
 	}
 	return x.result(r.opts.PollInterval), nil
 }
@@ -65,6 +71,10 @@ type exec struct {
 	// saved is the phase of the state as last loaded or saved: what Result
 	// reports, so that no caller hears of an end that was never stored.
 	saved Phase
+	// dirty marks a completed step not saved yet: the move to the next step is
+	// stored together with that step's own first change, so an advancing tick
+	// costs one state write instead of one per transition (see advance).
+	dirty bool
 }
 
 func (x *exec) result(wait time.Duration) Result {
@@ -88,7 +98,16 @@ func (x *exec) save(ctx context.Context) error {
 	}
 	*x.st = saved
 	x.saved = saved.Phase
+	x.dirty = false
 	return nil
+}
+
+// flush saves a step advance that nothing saved since.
+func (x *exec) flush(ctx context.Context) error {
+	if !x.dirty {
+		return nil
+	}
+	return x.save(ctx)
 }
 
 // errStoreWrite marks a state write the store failed (not a lost conflict).
@@ -170,6 +189,15 @@ func (x *exec) progress(ctx context.Context) (time.Duration, error) {
 			return wait, err
 		}
 	}
+	if x.dirty && !repeatable(step) {
+		// A promote, deploy, scale, roll, finalize or hook must not run while
+		// the store still points at the step before it: a restart would re-run
+		// that step, and a rollback decided there would not know what this
+		// one changed.
+		if err := x.flush(ctx); err != nil {
+			return 0, err
+		}
+	}
 	out, err := x.executeStep(ctx, step)
 	if err != nil {
 		return x.stepFailed(ctx, step, err)
@@ -190,7 +218,7 @@ func (x *exec) progress(ctx context.Context) (time.Duration, error) {
 	case out.done:
 		return 0, x.advance(ctx, step)
 	default:
-		if out.changed {
+		if out.changed || x.dirty {
 			if err := x.save(ctx); err != nil {
 				return 0, err
 			}
@@ -200,6 +228,14 @@ func (x *exec) progress(ctx context.Context) (time.Duration, error) {
 		}
 		return out.wait, nil
 	}
+}
+
+// repeatable reports whether step may run before the advance to it is stored:
+// its side effect, a traffic split, is restored by any rollback whatever the
+// stored step says (Applied.Routes is stored before the first traffic write),
+// and repeating it after a restart writes the same content.
+func repeatable(step progressive.Step) bool {
+	return step.SetWeight != nil || step.SetRoutes != nil || step.Switch != nil || step.Analyze != nil || step.Pause != nil
 }
 
 // isPromotionPoint reports whether pre-promotion hooks run before step: at the
@@ -280,9 +316,15 @@ func (x *exec) advance(ctx context.Context, step progressive.Step) error {
 	if st.Step.Index >= len(st.Plan.Steps) {
 		return x.succeed(ctx)
 	}
-	if err := x.save(ctx); err != nil {
-		return err
-	}
+	// Not saved here: the next step runs in this same Reconcile, and the save
+	// after it stores both transitions at once (one state write per advancing
+	// tick). Only a traffic, analysis or pause step runs before that save (see
+	// repeatable). A process that dies in between resumes at the completed
+	// step, which is re-run: an analysis measures once more, now on the next
+	// weight's traffic (which can only make it stricter), and the traffic write
+	// is repeated with the same content; a rollback restores stable whatever
+	// the stored step says.
+	x.dirty = true
 	next := st.Plan.Steps[st.Step.Index]
 	x.emit(ctx, Event{Type: EventStepStarted, Message: describeStep(st.Plan, next)})
 	return nil
