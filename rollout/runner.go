@@ -58,9 +58,8 @@ type Runner struct {
 	// id tells this runner's hook claims from another's (State.HooksClaimed).
 	id string
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-	wake  map[string]chan struct{}
+	mu  sync.Mutex
+	ids map[string]*perID // rollouts in use in this process (perid.go)
 }
 
 // New checks the options and returns a runner.
@@ -100,7 +99,7 @@ func New(opts Options) (*Runner, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
 	}
-	r := &Runner{opts: opts, id: newRunnerID(), locks: map[string]*sync.Mutex{}, wake: map[string]chan struct{}{}}
+	r := &Runner{opts: opts, id: newRunnerID(), ids: map[string]*perID{}}
 	engine, err := analysis.NewEngine(analysis.Options{
 		Sources: r.sourceResolver,
 		Judges:  opts.Judges,
@@ -276,7 +275,8 @@ func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, err
 // instead of a whole interval. It still polls, so a missed notification costs
 // only time.
 func (r *Runner) Run(ctx context.Context, id string) (State, error) {
-	wake := r.wakeChan(id)
+	wake, unsubscribe := r.subscribe(id)
+	defer unsubscribe()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	changed, plan := r.watchStatus(watchCtx, id)
@@ -502,29 +502,6 @@ func (r *Runner) Record(ctx context.Context, id string) (DecisionRecord, error) 
 	return r.fullRecord(ctx, st)
 }
 
-func (r *Runner) lock(id string) func() {
-	r.mu.Lock()
-	l := r.locks[id]
-	if l == nil {
-		l = &sync.Mutex{}
-		r.locks[id] = l
-	}
-	r.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
-
-func (r *Runner) wakeChan(id string) chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.wake[id]
-	if c == nil {
-		c = make(chan struct{}, 1)
-		r.wake[id] = c
-	}
-	return c
-}
-
 // Abort rolls the rollout back and marks it aborted.
 func (r *Runner) Abort(ctx context.Context, id, reason string) error {
 	return r.command(ctx, id, CommandAbort, reason)
@@ -565,10 +542,7 @@ func (r *Runner) command(ctx context.Context, id string, kind CommandKind, reaso
 			return fmt.Errorf("rollout %s: %s: %w", id, kind, err)
 		}
 	}
-	select {
-	case r.wakeChan(id) <- struct{}{}:
-	default:
-	}
+	r.wakeUp(id)
 	return nil
 }
 
