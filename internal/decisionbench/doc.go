@@ -53,6 +53,33 @@
 // Every rule first measures one interval after the canary starts (Argo measures at
 // once by default, and would get no data from a canary without traffic yet).
 //
+// # Replay API (for the live comparison)
+//
+// ReplayFlagger and ReplayArgo run the models of Flagger's and Argo Rollouts'
+// rules on a scripted metric stream and return the tool's decisions, so that a
+// live run of the real controller can be compared with the model decision by
+// decision:
+//
+//	func ReplayFlagger(cfg FlaggerConfig, stream Stream) []Decision
+//	func ReplayArgo(cfg ArgoConfig, stream Stream) []Decision
+//	type Stream func(Query) Measurement
+//	type Query struct{ Tick, Metric int; At time.Duration; Weight float64 }
+//	type Measurement struct{ Value float64; NoData, Err bool }
+//	type Decision struct{ At time.Duration; Kind DecisionKind; Weight float64; Tick int; Metric, Phase, Reason string }
+//
+// The stream is called once per query the tool would make, in order; it sees
+// which metric (index into the config's Metrics), the tick or measurement
+// number, the virtual time and the canary's weight. NaN in Value is a series
+// whose value is NaN, NoData an empty result, Err a failed query. The zero
+// value of every config field behaves as the tool's default (FlaggerConfig:
+// interval 60s, threshold 1, maxWeight 100; ArgoMetric: failureLimit 0,
+// inconclusiveLimit 0, consecutiveErrorLimit 4 (nil), count unlimited with an
+// interval). Decision kinds: KindStart, KindAdvance, KindHold (Flagger's failed
+// analysis), KindMeasure (one Argo measurement, with its Phase), KindPromote,
+// KindFinalize and KindSucceed (Flagger), KindRollback, KindPause (Argo's
+// inconclusive run). The benchmark's Flagger and Argo rules call the same two
+// functions.
+//
 // # Reading the table
 //
 // For a good canary (healthy, outage, spike) "rolled back" is the false-rollback

@@ -32,20 +32,20 @@ func SeedPlan() Plan {
 	return Plan{Weights: []float64{10, 50}, Phase: 15 * time.Minute, MaxErrorRate: 1, MaxLatencyP95: 500, Limit: 2 * time.Hour}
 }
 
-// Decision is how a run ended.
-type Decision string
+// Ending is how a run ended.
+type Ending string
 
 const (
-	Promoted   Decision = "promoted"
-	RolledBack Decision = "rolled back"
+	Promoted   Ending = "promoted"
+	RolledBack Ending = "rolled back"
 	// Held: the rule paused for a person (Argo's inconclusive run) or had not
 	// decided by Plan.Limit.
-	Held Decision = "held"
+	Held Ending = "held"
 )
 
 // Outcome is one rule's result on one run.
 type Outcome struct {
-	Decision Decision
+	Decision Ending
 	// At is when the decision was made, since the canary started taking traffic.
 	At time.Duration
 	// Reason is the rule's explanation (the engine's verdict reason for ours).
