@@ -230,10 +230,11 @@ func (x *exec) progress(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-// repeatable reports whether step may run before the advance to it is stored:
-// its side effect, a traffic split, is restored by any rollback whatever the
-// stored step says (Applied.Routes is stored before the first traffic write),
-// and repeating it after a restart writes the same content.
+// repeatable reports whether step may run, and its completion stay unsaved,
+// until the next save: its side effect, a traffic split, is restored by any
+// rollback whatever the stored step says (Applied.Routes is stored before the
+// first traffic write), and repeating it after a restart writes the same
+// content.
 func repeatable(step progressive.Step) bool {
 	return step.SetWeight != nil || step.SetRoutes != nil || step.Switch != nil || step.Analyze != nil || step.Pause != nil
 }
@@ -316,15 +317,23 @@ func (x *exec) advance(ctx context.Context, step progressive.Step) error {
 	if st.Step.Index >= len(st.Plan.Steps) {
 		return x.succeed(ctx)
 	}
-	// Not saved here: the next step runs in this same Reconcile, and the save
-	// after it stores both transitions at once (one state write per advancing
-	// tick). Only a traffic, analysis or pause step runs before that save (see
-	// repeatable). A process that dies in between resumes at the completed
-	// step, which is re-run: an analysis measures once more, now on the next
-	// weight's traffic (which can only make it stricter), and the traffic write
-	// is repeated with the same content; a rollback restores stable whatever
-	// the stored step says.
-	x.dirty = true
+	if !repeatable(step) {
+		if err := x.save(ctx); err != nil {
+			return err
+		}
+	} else {
+		// Not saved yet: the next step runs in this same Reconcile, and the
+		// save after it stores both transitions at once (one state write per
+		// advancing tick). Only a traffic, analysis or pause step is left
+		// unsaved, and only such a step runs before that save (see
+		// repeatable). A process that dies in between resumes at the completed
+		// step, which is re-run: an analysis measures once more, now on the
+		// next weight's traffic (which can only make it stricter), and a
+		// traffic write is repeated with the same content; a rollback restores
+		// stable whatever the stored step says, because the first traffic
+		// write is stored before it is made (Applied.Routes).
+		x.dirty = true
+	}
 	next := st.Plan.Steps[st.Step.Index]
 	x.emit(ctx, Event{Type: EventStepStarted, Message: describeStep(st.Plan, next)})
 	return nil

@@ -93,6 +93,9 @@ func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcom
 	t := x.st.Plan.Target
 	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
+		if err := x.prepareRoutes(ctx); err != nil {
+			return stepOutcome{}, err
+		}
 		if err := w.DeployCanary(ctx, t, x.st.Plan.Release, d.Replicas); err != nil {
 			return stepOutcome{}, fmt.Errorf("deploy canary %s: %w", x.st.Plan.Release, err)
 		}
@@ -114,6 +117,31 @@ func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcom
 		return stepOutcome{rollback: fmt.Sprintf("canary not ready within %s: %d/%d pods ready", formatDuration(orDuration(d.ReadyTimeout, DefaultReadyTimeout)), status.Canary.Ready, d.Replicas)}, nil
 	}
 	return waitAfter(x.r.opts.PollInterval, !wasApplied), nil
+}
+
+// prepareRoutes sets up the router's objects (all traffic on stable) before
+// the canary's pods start, for a plan that will move traffic: the canary then
+// never serves requests the routes did not send it, and the first weight
+// change costs one write, as every later one does, instead of the creation
+// of every routing object at a moment a hundred rollouts may share.
+func (x *exec) prepareRoutes(ctx context.Context) error {
+	if x.st.Applied.Routes != nil || !planNeeds(x.st.Plan).router {
+		return nil
+	}
+	router, err := x.r.opts.Providers.router(x.st.Plan)
+	if err != nil {
+		return err
+	}
+	init, ok := router.(progressive.RouterInitializer)
+	if !ok {
+		return nil
+	}
+	if err := init.Initialize(ctx, x.st.Plan.Target); err != nil {
+		return fmt.Errorf("initialize router %s: %w", router.Name(), err)
+	}
+	// Stored with the deploy: a rollback from here on restores the routes.
+	x.st.Applied.Routes = &progressive.Routes{StableWeight: 100}
+	return nil
 }
 
 // setRoutes writes routes in one call, then reads them back: what the router
