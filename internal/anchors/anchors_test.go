@@ -177,3 +177,17 @@ func TestFlaggerRegressionRolledBack(t *testing.T) {
 	r := runContender(t, a, NewFlagger(a, bin, FlaggerDefaults()), regressAt(20))
 	assertRolledBack(t, r)
 }
+
+func TestProgressiveHealthyPromoted(t *testing.T) {
+	t.Parallel()
+	a := requireStack(t)
+	r := runContender(t, a, NewProgressive(a, ProgressiveDefaults()), Scenario{Name: "healthy", Canary: livecanary.Healthy})
+	assertHealthy(t, r, 50)
+}
+
+func TestProgressiveRegressionRolledBack(t *testing.T) {
+	t.Parallel()
+	a := requireStack(t)
+	r := runContender(t, a, NewProgressive(a, ProgressiveDefaults()), regressAt(20))
+	assertRolledBack(t, r)
+}

@@ -136,6 +136,13 @@ func (p *Process) ExitCode() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// Ended is when the process was seen to exit (zero while it runs).
+func (p *Process) Ended() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ended
+}
+
 // Err is Wait's error once Done.
 func (p *Process) Err() error {
 	<-p.done
