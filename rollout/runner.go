@@ -145,6 +145,9 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 		r.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "rollout plan warning",
 			slog.String("rollout", plan.Name), slog.String("field", w.Field), slog.String("warning", w.Message))
 	}
+	if err := r.checkFree(ctx, plan); err != nil {
+		return State{}, err
+	}
 	now := r.opts.Clock.Now()
 	stableVersion := r.stableVersion(ctx, plan)
 	if err := r.preflight(ctx, plan, stableVersion, now); err != nil {
@@ -163,6 +166,9 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 	st.decide(now, "start", fmt.Sprintf("plan validated and %d metric queries answered; starting %s", countChecks(plan), orDefault(plan.Strategy, "the plan")))
 	created, err := r.opts.Store.Create(ctx, st)
 	if err != nil {
+		if errors.Is(err, progressive.ErrConflict) {
+			return State{}, r.alreadyRan(ctx, plan.Name, err)
+		}
 		return State{}, fmt.Errorf("rollout %s: %w", plan.Name, err)
 	}
 	r.emit(ctx, &created, Event{Type: EventStarted, Message: "rollout started: " + created.Plan.Release.String()})

@@ -27,6 +27,10 @@ type StateStore interface {
 	Update(ctx context.Context, s State) (State, error)
 	// List returns every stored state, ordered by id.
 	List(ctx context.Context) ([]State, error)
+	// Delete removes the state of id (and its observations, for an
+	// ObservationLog), or returns an error wrapping progressive.ErrNotFound.
+	// It does not look at the phase: Prune deletes only finished rollouts.
+	Delete(ctx context.Context, id string) error
 }
 
 // MemoryStore keeps states in memory; the zero value is not usable, use NewMemoryStore.
@@ -106,6 +110,19 @@ func (m *MemoryStore) List(_ context.Context) ([]State, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// Delete implements StateStore.
+func (m *MemoryStore) Delete(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.states[id]; !ok {
+		return fmt.Errorf("rollout %q: %w", id, progressive.ErrNotFound)
+	}
+	delete(m.states, id)
+	delete(m.versions, id)
+	delete(m.observations, id)
+	return nil
 }
 
 func decodeState(b []byte) (State, error) {
@@ -269,4 +286,26 @@ func (f *FileStore) List(_ context.Context) ([]State, error) {
 		return out, fmt.Errorf("list rollouts in %s: skipped %d entr(y/ies): %w: %w", f.dir, len(corrupt), ErrCorruptState, errors.Join(corrupt...))
 	}
 	return out, nil
+}
+
+// Delete implements StateStore: the state's file and its observation log.
+func (f *FileStore) Delete(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.path(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rollout %q: %w", id, progressive.ErrNotFound)
+		}
+		return fmt.Errorf("delete rollout %q: %w: %w", id, progressive.ErrTransient, err)
+	}
+	if op, err := f.observationsPath(id); err == nil {
+		if err := os.Remove(op); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete the observations of rollout %q: %w: %w", id, progressive.ErrTransient, err)
+		}
+	}
+	return nil
 }

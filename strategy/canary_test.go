@@ -2,6 +2,7 @@ package strategy_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,6 +273,8 @@ func TestPlanName(t *testing.T) {
 		target, version, want string
 	}{
 		{"payment-service", "v2.0.0", "payment-service-v2-0-0"},
+		{"production/payment-service", "v2.0.0", "production-payment-service-v2-0-0"},
+		{"staging/payment-service", "v2.0.0", "staging-payment-service-v2-0-0"},
 		{"api", "V2_RC.1", "api-v2-rc-1"},
 		{"api", "--sha:ABC--", "api-sha-abc"},
 		{"api", "", "api"},
@@ -279,7 +282,11 @@ func TestPlanName(t *testing.T) {
 		{"api", "ünïcode", "api-n-code"},
 	}
 	for _, tc := range cases {
-		assert.Equal(t, tc.want, strategy.PlanName(progressive.Target{Name: tc.target}, progressive.Release{Version: tc.version}))
+		ns, name, ok := strings.Cut(tc.target, "/")
+		if !ok {
+			ns, name = "", tc.target
+		}
+		assert.Equal(t, tc.want, strategy.PlanName(progressive.Target{Namespace: ns, Name: name}, progressive.Release{Version: tc.version}))
 	}
 	long := strategy.PlanName(progressive.Target{Name: "a-very-long-service-name-that-goes-on-and-on"}, progressive.Release{Version: "v1.2.3-rc.4+build.5678.abcdef"})
 	assert.LessOrEqual(t, len(long), 63)

@@ -25,7 +25,7 @@
 //
 // Every plan records its Strategy and a Reason (what the shape is and what triggers a
 // rollback: the context of the decision record), its Checks and lifecycle Hooks, and
-// is named by PlanName (payment-service-v2-0-0). A plan is a value: set its Providers
+// is named by PlanName (production-payment-service-v2-0-0). A plan is a value: set its Providers
 // or rename it before handing it to the runner. Plan always returns either a plan
 // that passes progressive.Plan.Validate or an error; it never panics.
 //

@@ -45,7 +45,7 @@ func ExampleCanary() {
 	fmt.Println("valid:", plan.Validate() == nil)
 	fmt.Println(plan.Reason)
 	// Output:
-	// plan: payment-service-v2-0-0 strategy: canary
+	// plan: production-payment-service-v2-0-0 strategy: canary
 	// 1. deploy 1 canary pod(s)
 	// 2. send 10% of requests to the canary
 	// 3. analyse for 15m0s

@@ -84,7 +84,7 @@ func requireValid(t *testing.T, s progressive.Strategy, p progressive.Plan, err 
 	require.NoError(t, p.Validate())
 	assert.Equal(t, s.Name(), p.Strategy)
 	assert.NotEmpty(t, p.Reason)
-	assert.Equal(t, "payment-service-v2-0-0", p.Name)
+	assert.Equal(t, "production-payment-service-v2-0-0", p.Name)
 	assert.Equal(t, target, p.Target)
 	assert.Equal(t, release, p.Release)
 	names := map[string]bool{}

@@ -65,13 +65,16 @@ func Lookup(name string) error {
 	return pr.Err()
 }
 
-// PlanName is the default plan name of every strategy: target.Name + "-" +
-// release.Version, lower-cased and made a DNS-1123 label (characters other than
-// a-z and 0-9 become '-', runs of '-' collapse, at most 63 characters with a hash
-// suffix when it had to be shortened), so that state stores and Kubernetes objects
-// can use it as is. payment-service and v2.0.0 give payment-service-v2-0-0.
+// PlanName is the default plan name of every strategy, the rollout's id:
+// target.Namespace + "-" + target.Name + "-" + release.Version, lower-cased and
+// made a DNS-1123 label (characters other than a-z and 0-9 become '-', runs of
+// '-' collapse, at most 63 characters with a hash suffix when it had to be
+// shortened), so that state stores and Kubernetes objects can use it as is.
+// production, payment-service and v2.0.0 give production-payment-service-v2-0-0.
+// The namespace is part of it so that the same service and version in staging
+// and in production are two rollouts in one store, not one.
 func PlanName(target progressive.Target, release progressive.Release) string {
-	return dnsLabel(target.Name, release.Version)
+	return dnsLabel(target.Namespace, target.Name, release.Version)
 }
 
 func dnsLabel(parts ...string) string {

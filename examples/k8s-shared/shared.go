@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -384,7 +385,9 @@ func QuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // target's Lease, so that a second copy of the program waits instead of
 // driving the same rollout.
 func RunPlan(ctx context.Context, p *k8s.Provider, runner *rollout.Runner, plan *progressive.Plan, out io.Writer) (rollout.State, error) {
-	plan.Name = fmt.Sprintf("%s-%d", plan.Name, time.Now().UnixMilli())
+	suffix := "-" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+	// The id stays a DNS label (at most 63 characters) with the suffix.
+	plan.Name = strings.TrimRight(plan.Name[:min(len(plan.Name), 63-len(suffix))], "-") + suffix
 	fmt.Fprintf(out, "%s\n", rollout.Explain(*plan))
 	lease, err := p.Lease(plan.Target, k8s.LeaseOptions{})
 	if err != nil {

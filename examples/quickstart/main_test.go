@@ -26,7 +26,7 @@ func TestQuickstartPromotesOneAndRollsBackTheOther(t *testing.T) {
 	assert.Regexp(t, `production/payment-service\s+canary\s+2\s+1\s+50%`, text)
 
 	var records []rollout.DecisionRecord
-	for _, name := range []string{"payment-service-v2-0-0.json", "payment-service-v2-1-0.json"} {
+	for _, name := range []string{"production-payment-service-v2-0-0.json", "production-payment-service-v2-1-0.json"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		require.NoError(t, err)
 		var rec rollout.DecisionRecord

@@ -43,7 +43,10 @@ func TestProgressDeadlineRollsBack(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rollout.PhaseRolledBack, st.Phase)
 	assert.Contains(t, st.Rollback.Reason, "progress deadline")
-	assert.Nil(t, st.Applied.Routes, "no traffic was ever moved")
+	assert.Zero(t, st.Applied.MaxCanaryWeight, "no traffic was ever moved")
+	if assert.NotNil(t, st.Applied.Routes, "the routes were prepared with the deploy") {
+		assert.Equal(t, progressive.AllStable(), *st.Applied.Routes)
+	}
 	canary, err := cs.AppsV1().Deployments(ns).Get(ctx, "search-canary", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int32(0), *canary.Spec.Replicas)

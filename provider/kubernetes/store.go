@@ -238,6 +238,22 @@ func (s *Store) List(ctx context.Context) ([]rollout.State, error) {
 	return out, nil
 }
 
+// Delete implements rollout.StateStore: one DELETE of the state's ConfigMap.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	name := ConfigMapName(id)
+	err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil {
+		return classify(err, "kubernetes store: delete rollout %q (ConfigMap %s/%s)", id, s.namespace, name)
+	}
+	s.mu.Lock()
+	delete(s.seen, id)
+	s.mu.Unlock()
+	if c := s.cache(ctx); c != nil {
+		c.forget(s.namespace, name)
+	}
+	return nil
+}
+
 func (s *Store) configMap(st rollout.State) (*corev1.ConfigMap, error) {
 	raw, err := json.Marshal(st)
 	if err != nil {

@@ -93,3 +93,34 @@ func TestStoreOptimisticConcurrency(t *testing.T) {
 	assert.Equal(t, "checkout/v2 rollout", list[0].ID)
 	assert.Equal(t, "other", list[1].ID)
 }
+
+// Delete removes the ConfigMap, and reads do not see it any more even before
+// the informer hears of the delete; the id can then be created again.
+func TestStoreDelete(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	ctx := context.Background()
+	p := newProvider(t, e.Config(), fastOptions())
+	s, err := p.Store(ns)
+	require.NoError(t, err)
+	id := "production-checkout-v2"
+	st, err := s.Create(ctx, rollout.State{ID: id, Phase: rollout.PhaseSucceeded, Plan: progressive.Plan{Name: id, Target: target(ns, "checkout")}})
+	require.NoError(t, err)
+	_, err = s.Get(ctx, id)
+	require.NoError(t, err)
+
+	before := p.Stats()
+	require.NoError(t, s.Delete(ctx, id))
+	assert.Equal(t, int64(1), p.Stats().Writes-before.Writes, "one DELETE")
+	_, err = s.Get(ctx, id)
+	require.ErrorIs(t, err, progressive.ErrNotFound, "gone at once, whatever the informer still holds")
+	_, err = e.Clientset().CoreV1().ConfigMaps(ns).Get(ctx, k8s.ConfigMapName(id), metav1.GetOptions{})
+	require.Error(t, err, "the ConfigMap is gone")
+	require.ErrorIs(t, s.Delete(ctx, id), progressive.ErrNotFound)
+
+	again, err := s.Create(ctx, st)
+	require.NoError(t, err, "the id is free again")
+	got, err := s.Get(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, again.Version, got.Version)
+}

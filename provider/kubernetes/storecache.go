@@ -47,6 +47,9 @@ type cmCache struct {
 	mu sync.Mutex
 	// known are objects newer than the informer's, by name.
 	known map[string]*corev1.ConfigMap
+	// deleted are objects this process deleted that the informer may still
+	// show, by name, with the last resourceVersion seen before the delete.
+	deleted map[string]string
 }
 
 // get returns the informer of ns, starting it on first use and waiting (up to
@@ -91,7 +94,7 @@ func (sc *storeCaches) close() {
 
 func startConfigMaps(p *Provider, ns string) *cmCache {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &cmCache{cancel: cancel, synced: make(chan struct{}), off: make(chan struct{}), known: map[string]*corev1.ConfigMap{}}
+	c := &cmCache{cancel: cancel, synced: make(chan struct{}), off: make(chan struct{}), known: map[string]*corev1.ConfigMap{}, deleted: map[string]string{}}
 	sel := labels.Set{ManagedByLabel: p.opts.FieldManager, ComponentLabel: "rollout-state"}.String()
 	c.factory = informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithNamespace(ns),
 		informers.WithTransform(dropManagedFields),
@@ -155,6 +158,14 @@ func (c *cmCache) read(ns, name string) *corev1.ConfigMap {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if rv, ok := c.deleted[name]; ok {
+		if cached == nil || !rvAtLeast(rv, cached.ResourceVersion) {
+			// The informer saw the delete, or a newer object by that name.
+			delete(c.deleted, name)
+		} else {
+			return nil
+		}
+	}
 	k := c.known[name]
 	switch {
 	case k == nil:
@@ -183,4 +194,23 @@ func (c *cmCache) remember(cm *corev1.ConfigMap) {
 	cm = cm.DeepCopy()
 	cm.ManagedFields = nil
 	c.known[cm.Name] = cm
+}
+
+// forget drops ConfigMap name, deleted by this process, from what reads see
+// until the informer sees the delete too.
+func (c *cmCache) forget(ns, name string) {
+	if c == nil {
+		return
+	}
+	rv := "0"
+	if cached, err := c.lister.ConfigMaps(ns).Get(name); err == nil {
+		rv = cached.ResourceVersion
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k := c.known[name]; k != nil && rvAtLeast(k.ResourceVersion, rv) {
+		rv = k.ResourceVersion
+	}
+	delete(c.known, name)
+	c.deleted[name] = rv
 }
