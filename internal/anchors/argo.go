@@ -251,11 +251,25 @@ func (c *ArgoContender) Run(ctx context.Context, st *livecanary.Stack, ns string
 	}
 
 	// Follow the rollouts to their ends; in a restart scenario, SIGKILL the
-	// controller RestartAfter after its first measurement (the first
-	// Prometheus query: the background analysis begins with one) and start
-	// another at once.
+	// controller RestartAfter after the canary first took traffic (the
+	// background analysis starts then, at the first pause) and start
+	// another at once, as every contender does.
 	canaryHost := canaries[0].names.host(canaries[0].names.Canary)
-	var firstQuery time.Time
+	var killAt <-chan time.Time
+	if sc.RestartAfter > 0 {
+		due := make(chan time.Time, 1)
+		killAt = due
+		go func() {
+			began, err := canaries[0].weights.WaitFor(wctx, func(w float64) bool { return w > 0 })
+			if err != nil {
+				return
+			}
+			sleep(wctx, time.Until(began.Add(sc.RestartAfter)))
+			if wctx.Err() == nil {
+				due <- time.Now()
+			}
+		}()
+	}
 	bound := time.NewTimer(c.Bound)
 	defer bound.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -270,19 +284,14 @@ follow:
 			return run, exited()
 		case <-bound.C:
 			break follow
-		case now := <-tick.C:
-			if sc.RestartAfter > 0 && ctl.killedAt().IsZero() {
-				if q, ok := c.a.Queries.First(run.StartedAt, canaryHost); ok && firstQuery.IsZero() {
-					firstQuery = q.At
-				}
-				if !firstQuery.IsZero() && now.Sub(firstQuery) >= sc.RestartAfter {
-					ctl.setKilledAt(ctl.kill())
-					if err := start(); err != nil {
-						return run, err
-					}
-					log.Info("controller killed and restarted", slog.Duration("afterFirstQuery", ctl.killedAt().Sub(firstQuery)))
-				}
+		case <-killAt:
+			killAt = nil
+			ctl.setKilledAt(ctl.kill())
+			if err := start(); err != nil {
+				return run, err
 			}
+			log.Info("controller killed and restarted")
+		case <-tick.C:
 			for _, ac := range canaries {
 				if ac.outcome != "" {
 					continue
@@ -387,9 +396,17 @@ func (c *ArgoContender) summarise(ctx context.Context, run *Run, canaries []*arg
 		if len(canaries) > 1 {
 			continue
 		}
-		changes := ac.weights.Changes()
-		note := fmt.Sprintf("%s %.1fs after the update, canary weight at most %g%% meanwhile; Rollout %s",
-			ac.outcome, ac.endedAt.Sub(ac.startedAt).Seconds(), MaxWeight(changes), ac.final)
+		// Argo's promotion routes everything to the canary (100%) for a
+		// moment before the stable Service takes the new pods: the steps'
+		// weights are those below it.
+		stepMax := 0.0
+		for _, w := range ac.weights.Changes() {
+			if w.Weight < 100 {
+				stepMax = max(stepMax, w.Weight)
+			}
+		}
+		note := fmt.Sprintf("%s %.1fs after the update, the steps up to %g%% canary weight; Rollout %s",
+			ac.outcome, ac.endedAt.Sub(ac.startedAt).Seconds(), stepMax, ac.final.brief())
 		if r := ac.regressed(); !r.IsZero() {
 			note += fmt.Sprintf("; regression began %.1fs after the update", r.Sub(ac.startedAt).Seconds())
 		}

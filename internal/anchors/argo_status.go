@@ -65,6 +65,18 @@ func (s argoStatus) String() string {
 	return b.String()
 }
 
+// brief is the phase and message, without the analysis (reported apart).
+func (s argoStatus) brief() string {
+	b := s.Phase
+	if s.Abort {
+		b += " (aborted)"
+	}
+	if s.Message != "" {
+		b += ": " + s.Message
+	}
+	return b
+}
+
 // promoted reports whether the rollout runs the release that replaced
 // fromHash, fully: Healthy, with the stable ReplicaSet the current one.
 func (s argoStatus) promoted(fromHash string) bool {
