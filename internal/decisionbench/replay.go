@@ -201,7 +201,7 @@ func (c FlaggerConfig) maxWeight() int {
 	return FlaggerTotalWeight
 }
 
-// nextStepWeight follows scheduler.go:58-91: the increment from weight.
+// nextStepWeight follows scheduler.go:58-88: the increment from weight.
 func (c FlaggerConfig) nextStepWeight(weight int) int {
 	if c.StepWeight > 0 || len(c.StepWeights) == 0 {
 		return c.StepWeight
@@ -246,7 +246,7 @@ func (c FlaggerConfig) String() string {
 //   - tick 1, at weight 0, runs no metric check (scheduler.go:449-458) and
 //     routes the first step (scheduler.go:493-503, runCanary at 570-613);
 //   - every later tick runs the analysis: the metrics in order, stopping at the
-//     first that fails (scheduler_metrics.go:143-263, 271-350). A query error,
+//     first that fails (scheduler_metrics.go:143-255, 271-350). A query error,
 //     an empty result and NaN all fail the check: Flagger's Prometheus client
 //     returns "no values found" for an empty result or NaN
 //     (pkg/metrics/providers/prometheus.go:170-172) and the analysis halts on
@@ -377,10 +377,10 @@ type ArgoMetric struct {
 	// Interval between measurements. 0: measured once (count defaults to 1
 	// without an interval, pkg/apis/rollouts/v1alpha1/analysis_types.go:159-169).
 	Interval time.Duration
-	// InitialDelay before the first measurement (analysis.go:205-216).
+	// InitialDelay before the first measurement (analysis.go:204-218).
 	InitialDelay time.Duration
 	// Count of measurements after which the metric is Successful
-	// (analysis.go:224-228, 638-648); 0: unlimited with an interval.
+	// (analysis.go:224-228, 612-648); 0: unlimited with an interval.
 	Count int
 	// FailureLimit: the metric fails when failed measurements exceed it
 	// (analysis.go:662-670). 0 (Argo's default): the first failure fails it;
@@ -484,7 +484,7 @@ func argoPhase(m ArgoMetric, r Measurement) string {
 	case r.NoData:
 		// An empty vector has no result[0]: evaluating the condition fails,
 		// and evaluate.go:23-33 marks the measurement Error
-		// (evaluate_test.go:365-373).
+		// (utils/evaluate/evaluate_test.go:365-373).
 		return ArgoError
 	}
 	success, fail := false, false
@@ -509,7 +509,7 @@ func argoPhase(m ArgoMetric, r Measurement) string {
 	return ArgoSuccessful
 }
 
-// argoResult is a metric's MetricResult: the counters of analysis.go:383-405.
+// argoResult is a metric's MetricResult: the counters of analysis.go:385-405.
 type argoResult struct {
 	count, failed, inconclusive, consecutiveErrors int
 	measurements                                   int
@@ -517,7 +517,7 @@ type argoResult struct {
 	done                                           bool
 }
 
-// assess is assessMetricFailureInconclusiveOrError (analysis.go:658-689):
+// assess is assessMetricFailureInconclusiveOrError (analysis.go:658-687):
 // later checks win, so Error beats Inconclusive beats Failed.
 func (r argoResult) assess(m ArgoMetric) (phase, why string) {
 	if m.FailureLimit >= 0 && r.failed > m.FailureLimit {
@@ -546,9 +546,9 @@ func argoWorse(a, b string) bool {
 //     rollout is fully promoted (KindPromote, weight 100) and the background
 //     run is cancelled (rollout/analysis.go:73-84);
 //   - the run starts at StartingStep; each metric is first measured after its
-//     InitialDelay (analysis/analysis.go:204-221), then its interval after the
+//     InitialDelay (analysis/analysis.go:204-222), then its interval after the
 //     previous measurement finished, or ArgoErrorRetryInterval (10s) after a
-//     measurement that errored (analysis.go:229-246, 733-753); metrics due at
+//     measurement that errored (analysis.go:233-247, 735-753); metrics due at
 //     the same instant are measured in the same reconcile (analysis.go:312-426);
 //   - a measurement is Error when the query fails (prometheus.go:93-96) or the
 //     result is empty and a condition reads result[0] (evaluate.go:23-33);
@@ -556,14 +556,14 @@ func argoWorse(a, b string) bool {
 //     condition true; Inconclusive when both conditions are set and neither
 //     holds (evaluate.go:36-57);
 //   - Successful, Failed and Inconclusive count toward count and reset the
-//     consecutive errors; Error only adds to them (analysis.go:383-405);
+//     consecutive errors; Error only adds to them (analysis.go:385-405);
 //   - a metric is Failed when failed > failureLimit, Inconclusive when
 //     inconclusive > inconclusiveLimit, Error when consecutive errors >
-//     consecutiveErrorLimit (analysis.go:658-689), and Successful when it
-//     reaches its count (analysis.go:638-648);
+//     consecutiveErrorLimit (analysis.go:658-687), and Successful when it
+//     reaches its count (analysis.go:612-648);
 //   - once a metric has Failed, Errored or is Inconclusive the run terminates:
 //     no further measurements (analysis.go:179, 200-203) and the run takes the
-//     worst phase (analysis.go:436-573, helpers.go:47-55, 84-101) at once (the
+//     worst phase (analysis.go:560-567, utils/analysis/helpers.go:47-55, 84-101) at once (the
 //     status update re-queues the run, analysis/controller.go:138-140);
 //   - Failed or Error aborts the rollout, traffic back to stable
 //     (rollout/analysis.go:379-385, rollout/trafficrouting.go:204-205);

@@ -55,7 +55,7 @@ func TestFlaggerHealthyPromotesAfterOnePassingAnalysisPerStep(t *testing.T) {
 	got = ReplayFlagger(FlaggerConfig{StepWeight: 10, MaxWeight: 50, Threshold: 5, Metrics: flaggerChecks()}, healthyStream)
 	require.Len(t, got, 9)
 	assert.Equal(t, kw{6 * m, KindPromote, 50}, kinds(got, false)[6])
-	// stepWeight 20 to maxWeight 50 overshoots to 60 before promoting (the cap is 100, scheduler.go:583-590).
+	// stepWeight 20 to maxWeight 50 overshoots to 60 before promoting (the cap is 100, scheduler.go:595-598).
 	got = ReplayFlagger(FlaggerConfig{StepWeight: 20, MaxWeight: 50}, healthyStream)
 	assert.Equal(t, kw{3 * m, KindAdvance, 60}, kinds(got, false)[3])
 	assert.Equal(t, KindPromote, got[4].Kind)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -14,22 +15,49 @@ import (
 
 // Plan is the rollout every rule drives: the canary takes Weights[i] percent of the
 // requests for Phase each, then is promoted. The seed's: 10% -> 50% -> 100%, 15
-// minutes each. Thresholds are the seed's rollback triggers.
+// minutes each. Thresholds are the seed's rollback triggers. Flagger cannot hold
+// a weight (it advances on every passing analysis), so it takes the weights and
+// thresholds but not the phases.
 type Plan struct {
 	Weights []float64
 	Phase   time.Duration
-	// MaxErrorRate (percent) and MaxLatencyP95 (ms) are the seed's thresholds:
-	// error rate > 1%, p95 > 500 ms.
+	// MaxErrorRate (percent) and MaxLatencyP95 (ms) are the absolute
+	// thresholds every threshold rule gets: the seed's error rate > 1% and p95
+	// > 500 ms.
 	MaxErrorRate  float64
 	MaxLatencyP95 float64
+	// ErrorThresholdFactor, when positive, sets MaxErrorRate to this multiple
+	// of the healthy error rate (see For): a team sets its threshold above
+	// its service's normal errors, and the seed's 1% is twice its 0.5%.
+	ErrorThresholdFactor float64
 	// Limit ends a run that has neither promoted nor rolled back (a paused or
 	// stuck analysis): it counts as held.
 	Limit time.Duration
 }
 
-// SeedPlan is the seed's plan.
+// SeedPlan is the seed's plan: thresholds twice the healthy error rate (1% at
+// the seed's 0.5%) and 500 ms.
 func SeedPlan() Plan {
-	return Plan{Weights: []float64{10, 50}, Phase: 15 * time.Minute, MaxErrorRate: 1, MaxLatencyP95: 500, Limit: 2 * time.Hour}
+	return Plan{Weights: []float64{10, 50}, Phase: 15 * time.Minute, MaxErrorRate: 1, MaxLatencyP95: 500,
+		ErrorThresholdFactor: 2, Limit: 2 * time.Hour}
+}
+
+// For returns the plan for a service whose healthy error rate is errorRate (a
+// fraction): the error threshold scaled by ErrorThresholdFactor when it is set.
+func (p Plan) For(errorRate float64) Plan {
+	if p.ErrorThresholdFactor > 0 {
+		p.MaxErrorRate = roundSig(100 * errorRate * p.ErrorThresholdFactor)
+	}
+	return p
+}
+
+// roundSig rounds to 6 significant digits, so that 2 x 0.1% reads 0.2.
+func roundSig(v float64) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	scale := math.Pow(10, 5-math.Floor(math.Log10(math.Abs(v))))
+	return math.Round(v*scale) / scale
 }
 
 // Ending is how a run ended.
@@ -54,157 +82,210 @@ type Outcome struct {
 
 // Rule is a decision rule under test. Run must be deterministic given the world.
 type Rule interface {
+	// Name is the rule's row in the table: the tool and "defaults" or the
+	// tuning.
 	Name() string
+	// Settings spell the rule's configuration out, for the table's legend.
+	Settings(p Plan) string
+	// Relative says the rule compares the canary with stable. A rule that
+	// only has absolute thresholds is not charged for promoting a canary
+	// whose regression stays under them (ScenarioKind RelativeOnly).
+	Relative() bool
 	run(w *world, p Plan) Outcome
 }
 
-// Rules returns the rules of the comparison, in table order: models of Flagger and
-// Argo Rollouts with their documented defaults, the analysis engine with threshold
-// checks, a Kayenta-like judgement once per phase, and the statistical judges.
+// Rules returns the rules of the comparison, in table order: each tool with its
+// documented defaults and with one documented tuning, all at the same
+// thresholds (Plan.MaxErrorRate, Plan.MaxLatencyP95) and, where the tool lets
+// it, the plan's weights and pauses.
 func Rules() []Rule {
 	return []Rule{
-		Flagger{Interval: time.Minute, Threshold: 5},
-		Argo{Interval: time.Minute, FailureLimit: 0, ConsecutiveErrorLimit: 4},
-		Argo{Interval: 5 * time.Minute, FailureLimit: 3, ConsecutiveErrorLimit: 4},
-		EngineThresholds{FailureLimit: 0},
+		Flagger{Label: "defaults", Config: FlaggerDefaults()},
+		Flagger{Label: "tutorial", Config: FlaggerTutorial()},
+		Argo{Label: "defaults"},
+		Argo{Label: "docs example", Interval: 5 * time.Minute, FailureLimit: 3},
+		EngineThresholds{},
 		EngineThresholds{FailureLimit: 3, ConsecutiveFailureLimit: 2},
-		KayentaLike{},
 		Statistical{},
+		Statistical{Tuned: true},
 	}
 }
 
 // ---------------------------------------------------------------------------
 // Flagger
 
-// Flagger models Flagger's canary analysis rule (fluxcd/flagger, pkg/controller
-// scheduler): every Interval it runs each metric check (error rate at most
-// MaxErrorRate, i.e. request-success-rate min 99; p95 at most MaxLatencyP95 over
-// the last Interval). A check that fails, returns no value or NaN ("no values
-// found"), or whose query fails, adds one to a failed-checks counter that is never
-// reset during the rollout, and halts advancement: the weight only advances after a
-// tick where every check passed, so a phase needs Phase/Interval passing ticks.
-// At the start of each tick, before measuring, a counter that has reached Threshold
-// rolls back: one interval after the threshold was reached. Threshold 5 and
-// interval 1m are the documentation's example (the issue's "about 6 minutes").
-type Flagger struct {
-	Interval  time.Duration
-	Threshold int
+// FlaggerDefaults is Flagger's configuration with its defaults for everything
+// the plan does not dictate: the plan's weights as stepWeights (10, 50), interval
+// 60s, threshold 1 (canary.go:33, 655-659), each metric over the default 1m
+// (canary.go:36, scheduler_metrics.go:144-146).
+func FlaggerDefaults() FlaggerConfig { return FlaggerConfig{StepWeights: []int{10, 50}} }
+
+// FlaggerTutorial is the tuning of Flagger's Istio tutorial
+// (docs/gitbook/tutorials/istio-progressive-delivery.md:113-122): interval 1m,
+// threshold 5, stepWeight 10 up to maxWeight 50. (The tutorial reads latency
+// over 30s; the benchmark's world has minutes, so both metrics read 1m.)
+func FlaggerTutorial() FlaggerConfig {
+	return FlaggerConfig{Interval: time.Minute, Threshold: 5, StepWeight: 10, MaxWeight: 50}
 }
 
-func (f Flagger) Name() string {
-	return fmt.Sprintf("flagger (interval %s, threshold %d)", short(f.Interval), f.Threshold)
+// Flagger is Flagger's canary analysis (ReplayFlagger) with two metrics at the
+// plan's thresholds: the built-in request-success-rate with thresholdRange min
+// 100 - MaxErrorRate, then a MetricTemplate p95 latency with max MaxLatencyP95,
+// both over the last analysis interval. Flagger drives its own weights: one step
+// per passing analysis, so it neither holds a weight for the plan's 15 minutes
+// nor can it (there is no pause step). Times are measured from the tick that
+// routes the first step, the canary's first traffic.
+type Flagger struct {
+	Label  string
+	Config FlaggerConfig
+}
+
+func (f Flagger) Name() string   { return "flagger " + f.Label }
+func (f Flagger) Relative() bool { return false }
+
+func (f Flagger) Settings(p Plan) string {
+	return fmt.Sprintf("%s; request-success-rate min %g, latency-p95 max %g ms, each over the interval",
+		f.Config, 100-p.MaxErrorRate, p.MaxLatencyP95)
+}
+
+// flaggerMetrics are the checks Flagger runs at the plan's thresholds.
+func flaggerMetrics(p Plan) []FlaggerMetric {
+	return []FlaggerMetric{
+		{Name: "request-success-rate", Min: Float(100 - p.MaxErrorRate)},
+		{Name: "latency-p95", Max: Float(p.MaxLatencyP95)},
+	}
 }
 
 func (f Flagger) run(w *world, p Plan) Outcome {
-	phase, passed, failed := 0, 0, 0
-	need := int(p.Phase / f.Interval)
-	for t := f.Interval; t <= p.Limit; t += f.Interval {
-		if failed >= f.Threshold {
-			return Outcome{RolledBack, t, fmt.Sprintf("%d failed checks reached threshold %d", failed, f.Threshold)}
-		}
-		weight := p.Weights[phase]
-		ok := true
-		if w.outage(t) {
-			ok = false
-		} else {
-			er, lat := windowValues(w, t, f.Interval, weight)
-			if !(er <= p.MaxErrorRate) || !(lat <= p.MaxLatencyP95) { // NaN fails
-				ok = false
-			}
-		}
-		if !ok {
-			failed++
-			continue
-		}
-		passed++
-		if passed == need {
-			phase, passed = phase+1, 0
-			if phase == len(p.Weights) {
-				return Outcome{Promoted, t, "every phase passed"}
-			}
+	cfg := f.Config
+	cfg.Metrics = flaggerMetrics(p)
+	interval := cfg.interval()
+	cfg.Horizon = p.Limit + interval
+	kinds := [...]int{metricSuccessPct, metricLatencyP95}
+	// Flagger's weight changes only at ticks and each metric reads one
+	// interval, so the weight the query reports held over the whole window.
+	ds := ReplayFlagger(cfg, func(q Query) Measurement {
+		return w.measure(kinds[q.Metric], q.At-interval, interval, func(int) float64 { return q.Weight })
+	})
+	return flaggerOutcome(ds, interval, p.Limit)
+}
+
+// flaggerOutcome reads how a Flagger replay ended, in benchmark time (since the
+// first step, one interval after the replay's origin).
+func flaggerOutcome(ds []Decision, interval, limit time.Duration) Outcome {
+	for _, d := range ds {
+		switch d.Kind {
+		case KindRollback:
+			return Outcome{RolledBack, d.At - interval, d.Reason}
+		case KindPromote:
+			return Outcome{Promoted, d.At - interval, d.Reason}
 		}
 	}
-	return Outcome{Held, p.Limit, "no decision"}
+	why := "no decision"
+	for i := len(ds) - 1; i >= 0; i-- {
+		if ds[i].Kind == KindHold {
+			why = ds[i].Reason
+			break
+		}
+	}
+	return Outcome{Held, limit, why}
 }
 
 // ---------------------------------------------------------------------------
 // Argo Rollouts
 
-// Argo models an Argo Rollouts background analysis (argoproj/argo-rollouts,
-// analysis/analysis.go) over the seed's steps (setWeight 10, pause Phase, setWeight
-// 50, pause Phase): two metrics, measured every Interval over the last Interval,
-// with successCondition "result[0] <= MaxErrorRate" and "result[0] <=
-// MaxLatencyP95" and no failureCondition. A measurement whose value misses the
-// condition, NaN included (Argo's documented NaN handling), is Failed; a provider
-// error is an Error. A metric is Failed when Failed > FailureLimit (default 0),
-// Error when consecutive errors > ConsecutiveErrorLimit (default 4), Inconclusive
-// when inconclusive measurements > inconclusiveLimit (default 0; with only a success
-// condition no measurement is inconclusive). Failed or Error aborts the rollout
-// (rollback); Inconclusive pauses it for a person (held). The steps do not wait for
-// the analysis: after the last pause the rollout is promoted. Counts run over the
-// whole rollout. Interval 1m with failureLimit 0 is the default rule with the seed's
-// interval; 5m with failureLimit 3 is the documentation's example.
+// Argo is an Argo Rollouts canary with the plan's steps (setWeight 10, pause
+// 15m, setWeight 50, pause 15m) and a background analysis (ReplayArgo) of two
+// metrics at the plan's thresholds, successCondition "result[0] <= MaxErrorRate"
+// and "result[0] <= MaxLatencyP95", each over the last Interval. The zero value
+// is Argo's defaults with the plan's 1m interval (Argo has no default interval:
+// without one a metric is measured once): failureLimit 0, consecutiveErrorLimit
+// 4, inconclusiveLimit 0, no initialDelay (the first measurement, at the
+// canary's first instant, finds no series and errors; the retry 10s later reads
+// those 10 seconds). The docs example is the background analysis of
+// docs/features/analysis.md:82-86: interval 5m, failureLimit 3.
 type Argo struct {
-	Interval              time.Duration
-	FailureLimit          int
-	ConsecutiveErrorLimit int
+	Label        string
+	Interval     time.Duration // default 1m
+	FailureLimit int
+	InitialDelay time.Duration
 }
 
-func (a Argo) Name() string {
-	return fmt.Sprintf("argo (interval %s, failureLimit %d)", short(a.Interval), a.FailureLimit)
+func (a Argo) Name() string   { return "argo " + a.Label }
+func (a Argo) Relative() bool { return false }
+
+func (a Argo) interval() time.Duration {
+	if a.Interval > 0 {
+		return a.Interval
+	}
+	return time.Minute
+}
+
+// Config is the ArgoConfig the rule replays for plan p.
+func (a Argo) Config(p Plan) ArgoConfig {
+	var steps []ArgoStep
+	for _, w := range p.Weights {
+		steps = append(steps, ArgoStep{SetWeight: w, Pause: p.Phase})
+	}
+	m := func(name string, max float64) ArgoMetric {
+		return ArgoMetric{Name: name, Interval: a.interval(), InitialDelay: a.InitialDelay, FailureLimit: a.FailureLimit,
+			SuccessCondition: &Condition{Op: "<=", Value: max}}
+	}
+	return ArgoConfig{Steps: steps, Metrics: []ArgoMetric{m("error-rate", p.MaxErrorRate), m("latency-p95", p.MaxLatencyP95)}, Horizon: p.Limit}
+}
+
+func (a Argo) Settings(p Plan) string {
+	cfg := a.Config(p)
+	return fmt.Sprintf("%s, consecutiveErrorLimit %d, inconclusiveLimit 0; steps %s; successCondition result[0] <= %g (error %%), <= %g (p95 ms), each over the interval",
+		cfg.Metrics[0], cfg.Metrics[0].consecutiveErrorLimit(), describeSteps(cfg.Steps), p.MaxErrorRate, p.MaxLatencyP95)
+}
+
+func describeSteps(steps []ArgoStep) string {
+	var parts []string
+	for _, s := range steps {
+		parts = append(parts, fmt.Sprintf("setWeight %g", s.SetWeight))
+		if s.Pause > 0 {
+			parts = append(parts, "pause "+short(s.Pause))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (a Argo) run(w *world, p Plan) Outcome {
-	total := p.Phase * time.Duration(len(p.Weights))
-	var failed [2]int
-	var consecutiveErrors int
-	for t := a.Interval; t <= total; t += a.Interval {
-		phase := min(int((t-1)/p.Phase), len(p.Weights)-1)
-		weight := p.Weights[phase]
-		if w.outage(t) {
-			consecutiveErrors++
-			if consecutiveErrors > a.ConsecutiveErrorLimit {
-				return Outcome{RolledBack, t, fmt.Sprintf("consecutiveErrors (%d) > consecutiveErrorLimit (%d)", consecutiveErrors, a.ConsecutiveErrorLimit)}
+	cfg := a.Config(p)
+	weightOf := func(m int) float64 {
+		// The weight in effect during minute m: the last step set at or before
+		// its start (the steps change at whole minutes).
+		start := time.Duration(m-1) * time.Minute
+		weight := 0.0
+		var at time.Duration
+		for _, s := range cfg.Steps {
+			if at > start {
+				break
 			}
-			continue
+			weight = s.SetWeight
+			at += s.Pause
 		}
-		consecutiveErrors = 0
-		er, lat := windowValues(w, t, a.Interval, weight)
-		for i, ok := range [2]bool{er <= p.MaxErrorRate, lat <= p.MaxLatencyP95} {
-			if !ok {
-				failed[i]++
-			}
+		if start >= at {
+			return 0 // promoted: the canary is the stable version now
 		}
-		for i := range failed {
-			if failed[i] > a.FailureLimit {
-				return Outcome{RolledBack, t, fmt.Sprintf("failed (%d) > failureLimit (%d)", failed[i], a.FailureLimit)}
-			}
-		}
+		return weight
 	}
-	return Outcome{Promoted, total, "every step completed"}
-}
-
-// windowValues is what a Prometheus query over the window [t-d, t] returns for the
-// canary at weight: the error rate in percent (errors/requests, NaN without
-// requests) and the p95 latency (the per-minute estimates' geometric mean weighted
-// by requests, NaN without requests).
-func windowValues(w *world, t, d time.Duration, weight float64) (errPct, p95 float64) {
-	last := int(t / time.Minute)
-	first := last - int(d/time.Minute) + 1
-	var n, k int
-	var logSum float64
-	for m := max(first, 1); m <= last; m++ {
-		b := w.bucket(m, true, weight)
-		n += b.n
-		k += b.k
-		if b.n > 0 {
-			logSum += float64(b.n) * math.Log(b.p95)
-		}
+	kinds := [...]int{metricErrorPct, metricLatencyP95}
+	interval := a.interval()
+	ds := ReplayArgo(cfg, func(q Query) Measurement {
+		return w.measure(kinds[q.Metric], q.At, interval, weightOf)
+	})
+	last := ds[len(ds)-1]
+	switch last.Kind {
+	case KindRollback:
+		return Outcome{RolledBack, last.At, last.Reason}
+	case KindPromote:
+		return Outcome{Promoted, last.At, last.Reason}
+	case KindPause:
+		return Outcome{Held, last.At, last.Reason}
 	}
-	if n == 0 {
-		return math.NaN(), math.NaN()
-	}
-	return 100 * float64(k) / float64(n), math.Exp(logSum / float64(n))
+	return Outcome{Held, p.Limit, "no decision"}
 }
 
 // ---------------------------------------------------------------------------
@@ -272,20 +353,32 @@ func (r engineRule) run(w *world, p Plan) Outcome {
 	return Outcome{Promoted, start.Sub(epoch), "every phase passed"}
 }
 
-// EngineThresholds is the analysis engine with the seed's threshold checks (error
-// rate at most 1%, p95 at most 500 ms), every minute, with the given failure limits
-// and the engine's defaults otherwise (missing data inconclusive, three in a row end
-// the analysis, which rolls back).
+// EngineThresholds is the analysis engine with threshold checks at the plan's
+// thresholds (error rate at most MaxErrorRate, p95 at most MaxLatencyP95), every
+// minute, with the given failure limits and the engine's defaults otherwise
+// (missing data inconclusive after a warm-up of three windows,
+// InconclusiveLimit 3, and an inconclusive analysis rolls back). The zero value
+// is the defaults row; the tuning tolerates three failed measurements, but not
+// two in a row.
 type EngineThresholds struct {
 	FailureLimit, ConsecutiveFailureLimit int
 }
 
 func (e EngineThresholds) Name() string {
-	s := fmt.Sprintf("engine thresholds (failureLimit %d", e.FailureLimit)
-	if e.ConsecutiveFailureLimit > 0 {
-		s += fmt.Sprintf(", consecutive %d", e.ConsecutiveFailureLimit)
+	if e == (EngineThresholds{}) {
+		return "engine thresholds defaults"
 	}
-	return s + ")"
+	return "engine thresholds tuned"
+}
+
+func (e EngineThresholds) Relative() bool { return false }
+
+func (e EngineThresholds) Settings(p Plan) string {
+	s := fmt.Sprintf("error rate max %g%%, p95 max %g ms, every 1m; failureLimit %d", p.MaxErrorRate, p.MaxLatencyP95, e.FailureLimit)
+	if e.ConsecutiveFailureLimit > 0 {
+		s += fmt.Sprintf(", consecutiveFailureLimit %d", e.ConsecutiveFailureLimit)
+	}
+	return s + ", inconclusiveLimit 3 (default)"
 }
 
 func (e EngineThresholds) run(w *world, p Plan) Outcome {
@@ -300,10 +393,15 @@ func (e EngineThresholds) run(w *world, p Plan) Outcome {
 
 // KayentaLike judges both metrics the way Kayenta's examples do: one Mann-Whitney
 // comparison of the canary's per-minute values with the baseline's at the end of
-// each phase (interval = phase), 98% confidence, allowed increase 10%.
+// each phase (interval = phase), 98% confidence, allowed increase 10%. It models
+// no tool's code, so it is not in Rules(); the command adds it with -kayenta.
 type KayentaLike struct{}
 
-func (KayentaLike) Name() string { return "kayenta-like (mann-whitney per phase)" }
+func (KayentaLike) Name() string   { return "kayenta-like" }
+func (KayentaLike) Relative() bool { return true }
+func (KayentaLike) Settings(p Plan) string {
+	return "mann-whitney of the per-minute values against stable once per phase (" + short(p.Phase) + "), 98% confidence, allowed increase 10%"
+}
 
 func (k KayentaLike) run(w *world, p Plan) Outcome {
 	mw := func(name, query string) progressive.Check {
@@ -313,13 +411,43 @@ func (k KayentaLike) run(w *world, p Plan) Outcome {
 	return engineRule{k.Name(), []progressive.Check{mw("error-rate", seriesErrorRate), mw("latency-p95", seriesLatencyP95)}}.run(w, p)
 }
 
-// Statistical is this SDK's statistical configuration (StatisticalChecks).
-type Statistical struct{}
+// Statistical is this SDK's statistical configuration (StatisticalChecks): the
+// judges compare the canary with stable, so it sees relative regressions too.
+// The zero value keeps the engine's documented defaults for everything but the
+// judges (InconclusiveLimit 3, missing data inconclusive, warm-up three
+// windows). Tuned is its documented tuning for a metrics backend that may be
+// away for minutes: InconclusiveLimit 10 and missing data a failure (see
+// StatisticalChecks).
+type Statistical struct {
+	Tuned bool
+}
 
-func (Statistical) Name() string { return "ours: sprt + mann-whitney" }
+func (s Statistical) Name() string {
+	if s.Tuned {
+		return "ours tuned"
+	}
+	return "ours defaults"
+}
+
+func (Statistical) Relative() bool { return true }
+
+func (s Statistical) Settings(Plan) string {
+	base := "sprt of the error rate every 1m (2x and 5x, alpha 0.004, lookback 15m) + mann-whitney of p95 every 5m (98%, +10%)"
+	if s.Tuned {
+		return base + "; inconclusiveLimit 10, noData fail"
+	}
+	return base + "; inconclusiveLimit 3, noData inconclusive (defaults)"
+}
 
 func (s Statistical) run(w *world, p Plan) Outcome {
-	return engineRule{s.Name(), StatisticalChecks()}.run(w, p)
+	checks := StatisticalChecks()
+	if s.Tuned {
+		for i := range checks {
+			checks[i].InconclusiveLimit = 10
+			checks[i].NoData = progressive.NoDataFail
+		}
+	}
+	return engineRule{s.Name(), checks}.run(w, p)
 }
 
 // StatisticalChecks are the checks of the Statistical rule, for the simulator's (and
@@ -336,24 +464,23 @@ func (s Statistical) run(w *world, p Plan) Outcome {
 //     far, every 5 minutes (fewer looks, fewer false alarms), 98% confidence,
 //     allowed increase 10%.
 //
-// Both count missing data as a failure (NoData fail): a canary that serves no
-// request at its weight is broken, and no rate in the benchmark leaves a canary
-// minute empty by chance. Both tolerate ten inconclusive measurements in a row
-// (InconclusiveLimit 10): they read ranges, so a metrics backend that comes back
-// loses them nothing, and the missed minutes are judged when it does. Nothing
-// passes while the backend is away.
+// Everything else is the engine's default: missing data is inconclusive and
+// three inconclusive measurements in a row end the analysis, which rolls back.
+// The tuning (Statistical{Tuned: true}) sets InconclusiveLimit 10 and NoData
+// fail: the judges read ranges, so a metrics backend that comes back loses them
+// nothing and the missed minutes are judged when it does, while a canary that
+// serves no request at its weight is broken (no rate in the benchmark leaves a
+// canary minute empty by chance). Nothing passes while the backend is away.
 func StatisticalChecks() []progressive.Check {
 	return []progressive.Check{
 		{
 			Name: "error-rate", Query: seriesErrorRate, InitialDelay: time.Minute,
-			NoData: progressive.NoDataFail, InconclusiveLimit: 10,
 			Judge: &progressive.JudgeSpec{Kind: analysis.KindSPRT, Params: map[string]float64{
 				analysis.SPRTRatio: 100, analysis.SPRTScale: 60, analysis.SPRTAlpha: 0.004,
 				analysis.SPRTMinRatio: 2, analysis.SPRTFastRatio: 5, analysis.SPRTLookback: 900}},
 		},
 		{
 			Name: "latency-p95", Query: seriesLatencyP95, InitialDelay: 5 * time.Minute, Interval: 5 * time.Minute,
-			NoData: progressive.NoDataFail, InconclusiveLimit: 10,
 			Judge: &progressive.JudgeSpec{Kind: analysis.KindMannWhitney, Params: map[string]float64{
 				analysis.MWAllowedIncrease: 0.1}},
 		},

@@ -66,6 +66,37 @@ type Scenario struct {
 	NoPromotionFrom float64
 }
 
+// ScenarioKind says what a scenario asks of a rule.
+type ScenarioKind string
+
+const (
+	// Good: the canary is fine (healthy, an outage of the metrics backend, a
+	// spike shared with stable); rolling it back is a false rollback.
+	Good ScenarioKind = "good"
+	// Absolute: the regression crosses the absolute thresholds at the day's
+	// mean, or the canary serves nothing; every rule is asked to stop it.
+	Absolute ScenarioKind = "absolute"
+	// RelativeOnly: the canary is worse than stable but under the absolute
+	// thresholds; only rules that compare with stable are asked to stop it,
+	// and a threshold rule that promotes it has done what it was told.
+	RelativeOnly ScenarioKind = "relative only"
+)
+
+// Kind classifies the scenario for a service and a plan's thresholds.
+func (sc Scenario) Kind(tr Traffic, p Plan) ScenarioKind {
+	switch {
+	case !sc.Bad:
+		return Good
+	case sc.NoCanaryTraffic:
+		return Absolute
+	case sc.ErrorFactor > 0 && sc.ErrorFactor*tr.ErrorRate*100 > p.MaxErrorRate*(1+1e-9):
+		return Absolute
+	case sc.LatencyFactor > 0 && sc.LatencyFactor*tr.LatencyP95Ms > p.MaxLatencyP95*(1+1e-9):
+		return Absolute
+	}
+	return RelativeOnly
+}
+
 // Scenarios is the benchmark's suite, in table order.
 func Scenarios() []Scenario {
 	return []Scenario{
@@ -89,6 +120,8 @@ var epoch = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 type bucket struct {
 	n, k int     // requests and errors
 	p95  float64 // estimated p95 latency in ms; NaN without requests
+	lat  float64 // the true p95 of the minute
+	z    float64 // the standard normal draw of the p95 estimate's error
 }
 
 type bucketKey struct {
@@ -160,9 +193,108 @@ func (w *world) bucket(m int, canary bool, weight float64) bucket {
 	var b bucket
 	b.n = sample.Poisson(rng, lambda)
 	b.k = sample.Binomial(rng, b.n, math.Min(1, errRate))
-	b.p95 = p95Estimate(lat, b.n, rng.NormFloat64())
+	b.lat, b.z = lat, rng.NormFloat64()
+	b.p95 = p95Estimate(lat, b.n, b.z)
 	w.cache[key] = b
 	return b
+}
+
+// part is the share frac (0 < frac < 1) of minute m that a query window covers:
+// each request of the minute falls in it independently with probability frac,
+// so requests and errors are thinned binomially, and the p95 estimate keeps the
+// minute's error draw at the smaller count. Thinning is drawn from its own
+// stream, so that a part never changes the whole minutes.
+func (w *world) part(m int, canary bool, weight, frac float64) bucket {
+	b := w.bucket(m, canary, weight)
+	var role uint64 = 3
+	if canary {
+		role = 4
+	}
+	rng := rand.New(rand.NewPCG(w.seed, mix(w.run, uint64(m), role, math.Float64bits(weight), math.Float64bits(frac))))
+	k := sample.Binomial(rng, b.k, frac)
+	n := k + sample.Binomial(rng, b.n-b.k, frac)
+	return bucket{n: n, k: k, lat: b.lat, z: b.z, p95: p95Estimate(b.lat, n, b.z)}
+}
+
+// canaryWindow is what a Prometheus query over the window (t-d, t] returns for
+// the canary, the way Flagger's and Argo's queries read it: requests and errors
+// summed over the window (whole minutes whole, the minutes it cuts thinned to
+// the share it covers) and the p95 as the request-weighted geometric mean of
+// the minutes' estimates. weightOf gives the canary's weight during minute m
+// (which covers (m-1, m] minutes since the start).
+type windowStats struct {
+	n, k int
+	p95  float64 // NaN without requests
+}
+
+func (w *world) canaryWindow(t, d time.Duration, weightOf func(m int) float64) windowStats {
+	from := max(t-d, 0)
+	var st windowStats
+	var logSum float64
+	for m := int(from/time.Minute) + 1; time.Duration(m-1)*time.Minute < t; m++ {
+		lo, hi := time.Duration(m-1)*time.Minute, time.Duration(m)*time.Minute
+		covered := min(hi, t) - max(lo, from)
+		if covered <= 0 {
+			continue
+		}
+		weight := weightOf(m)
+		if weight <= 0 {
+			continue
+		}
+		var b bucket
+		if covered == time.Minute {
+			b = w.bucket(m, true, weight)
+		} else {
+			b = w.part(m, true, weight, float64(covered)/float64(time.Minute))
+		}
+		st.n += b.n
+		st.k += b.k
+		if b.n > 0 {
+			logSum += float64(b.n) * math.Log(b.p95)
+		}
+	}
+	st.p95 = math.NaN()
+	if st.n > 0 {
+		st.p95 = math.Exp(logSum / float64(st.n))
+	}
+	return st
+}
+
+// servedBefore reports whether the canary served any request in (0, t]: once
+// it has, its counters exist and a window without requests reads NaN (0/0); if
+// it never has, the query returns no series at all.
+func (w *world) servedBefore(t time.Duration, weightOf func(m int) float64) bool {
+	return w.canaryWindow(t, t, weightOf).n > 0
+}
+
+// Metrics the models query, in the order of their configs.
+const (
+	metricErrorPct   = iota // error rate in percent (Argo: result[0] <= max)
+	metricLatencyP95        // p95 in ms
+	metricSuccessPct        // success rate in percent (Flagger's request-success-rate)
+)
+
+// measure answers one model query at t over a window d: an error while the
+// metrics backend is down, no data when the canary never served, NaN when it
+// served before but not in the window.
+func (w *world) measure(metric int, t, d time.Duration, weightOf func(m int) float64) Measurement {
+	if w.outage(t) {
+		return Measurement{Err: true}
+	}
+	st := w.canaryWindow(t, d, weightOf)
+	if st.n == 0 {
+		if !w.servedBefore(t, weightOf) {
+			return Measurement{NoData: true}
+		}
+		return Measurement{Value: math.NaN()}
+	}
+	switch metric {
+	case metricErrorPct:
+		return Measurement{Value: 100 * float64(st.k) / float64(st.n)}
+	case metricSuccessPct:
+		return Measurement{Value: 100 * float64(st.n-st.k) / float64(st.n)}
+	}
+	return Measurement{Value: st.p95}
 }
 
 // latencySigma is the spread of the log-normal latency distribution (as in
