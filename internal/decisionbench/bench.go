@@ -308,7 +308,7 @@ type Goal struct {
 	// Target marks the condition the goal was stated for (errors x5 at 100
 	// req/s and 0.5%): elsewhere the check says how far the claim carries.
 	Regime Regime
-	Target    bool
+	Target bool
 	// Measured is false when the result lacks the cells the goal needs.
 	Measured bool
 	Met      bool
