@@ -102,15 +102,15 @@ func requireBinary(t testing.TB, what, bin string, err error) string {
 	return bin
 }
 
-// runTimeout bounds one run: Flagger's promotion takes about 2 minutes after
+// testRunTimeout bounds one run: Flagger's promotion takes about 2 minutes after
 // its initialization.
-const runTimeout = 10 * time.Minute
+const testRunTimeout = 10 * time.Minute
 
 // runContender runs sc with c in a new namespace and logs what it measured.
 func runContender(t *testing.T, a *Anchors, c Contender, sc Scenario) Run {
 	t.Helper()
 	ns := a.Env.NewNamespace(t)
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testRunTimeout)
 	defer cancel()
 	run, err := c.Run(ctx, a.Stack, ns, sc)
 	logRun(t, run)
