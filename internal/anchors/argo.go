@@ -84,8 +84,8 @@ func ArgoTuned() ArgoSettings {
 // the analysis in the background from the first pause. The update is an
 // image change of the Rollout's pod template.
 //
-// The controller is namespace-scoped (--namespaced) to the run's namespace,
-// with its other flags at their defaults: leader election on (its Lease in
+// The controller is namespace-scoped (--namespaced) to the run's namespace
+// unless ClusterWide, with its other flags at their defaults: leader election on (its Lease in
 // the run's namespace, through POD_NAMESPACE as in the controller's
 // Deployment), 40 QPS, the default resync.
 type ArgoContender struct {
@@ -97,6 +97,13 @@ type ArgoContender struct {
 	Bound time.Duration
 	// LogLevel is the controller's --loglevel. Default info.
 	LogLevel string
+	// ClusterWide runs the controller over every namespace, as its default
+	// install does, instead of --namespaced to the run's. Only for a run
+	// alone on the control plane: another run's Rollouts would be
+	// reconciled by both controllers. The audit log still counts only the
+	// requests in the run's namespace (its cluster-wide lists and watches
+	// have none).
+	ClusterWide bool
 }
 
 // NewArgo returns the contender; bin is the rollouts-controller binary
@@ -362,12 +369,16 @@ func (c *ArgoContender) start(ctx context.Context, st *livecanary.Stack, ns, log
 	if level == "" {
 		level = "info"
 	}
+	args := []string{
+		"--kubeconfig", st.Env.Kubeconfig(), "--loglevel", level,
+		"--metricsPort", strconv.Itoa(metrics), "--healthzPort", strconv.Itoa(healthz),
+	}
+	if !c.ClusterWide {
+		args = append(args, "--namespaced", "--namespace", ns)
+	}
 	return StartProcess(ctx, ProcessSpec{
-		Path: c.bin,
-		Args: []string{
-			"--kubeconfig", st.Env.Kubeconfig(), "--namespaced", "--namespace", ns, "--loglevel", level,
-			"--metricsPort", strconv.Itoa(metrics), "--healthzPort", strconv.Itoa(healthz),
-		},
+		Path:  c.bin,
+		Args:  args,
 		Argv0: "rollouts-controller",
 		// The leader-election Lease and the notification settings live in
 		// the controller's own namespace, POD_NAMESPACE in its Deployment.
