@@ -118,8 +118,8 @@ func (c *ArgoContender) Tool() string { return "Argo Rollouts " + ArgoRollouts()
 // Settings names the row's settings.
 func (c *ArgoContender) Settings() string { return c.s.Name }
 
-// Manifest describes the seeded objects' key settings, for the table's
-// notes and the report.
+// Manifest describes the controller's flags and the seeded objects' key
+// settings, printed under the table.
 func (c *ArgoContender) Manifest() string {
 	m := c.s.Analysis
 	limit := func(p *int, def string) string {
@@ -128,9 +128,15 @@ func (c *ArgoContender) Manifest() string {
 		}
 		return strconv.Itoa(*p)
 	}
-	return fmt.Sprintf("Rollout: replicas 2, canary with canaryService/stableService, trafficRouting.istio.virtualService {routes [%s]}, steps [%s], "+
-		"analysis {startingStep %d}; AnalysisTemplate metric %s: interval %s, successCondition %q, failureLimit %s, consecutiveErrorLimit %s, inconclusiveLimit %s, count unset, query %s",
-		argoRoute, describeArgoSteps(), argoStartingStep, m.Name, argoDur(m.Interval), m.SuccessCondition,
+	scope := "--namespaced --namespace=<run's>"
+	if c.ClusterWide {
+		scope = "cluster-wide"
+	}
+	return fmt.Sprintf("rollouts-controller %s, POD_NAMESPACE=<run's> (one controller per run, other flags at their defaults: leader election on, Lease 15s/10s/2s, QPS 40, burst 80); "+
+		"Services <name>-stable and <name>-canary, VirtualService route %q with both as destinations (host-level split); "+
+		"Rollout: replicas 2, canary {canaryService, stableService, trafficRouting.istio.virtualService {routes [%s]}, steps [%s], analysis {startingStep %d, args service-name=<canary host>}}; "+
+		"AnalysisTemplate metric %s: interval %s, successCondition %q, failureLimit %s, consecutiveErrorLimit %s, inconclusiveLimit %s, count unset, prometheus query %s",
+		scope, argoRoute, argoRoute, describeArgoSteps(), argoStartingStep, m.Name, argoDur(m.Interval), m.SuccessCondition,
 		limit(m.FailureLimit, "0"), limit(m.ConsecutiveErrorLimit, "4"), limit(m.InconclusiveLimit, "0"), m.Query)
 }
 
