@@ -43,6 +43,13 @@ func runMain(m *testing.M) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
+	// The runs wait on controllers' ticks, not on the CPU: go test's
+	// default (GOMAXPROCS, 2 on CI) would run them two at a time.
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", "8")
+	}
 	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
 		return m.Run()
 	}
