@@ -298,6 +298,9 @@ type Regime struct {
 	ErrorRate, Rate float64
 }
 
+// isTarget: the goals were stated at 100 req/s and a 0.5% error rate.
+func (c Regime) isTarget() bool { return c.Rate == 100 && c.ErrorRate == 0.005 }
+
 func (c Regime) String() string {
 	return fmt.Sprintf("%s errors, %s req/s", pct(c.ErrorRate), fmtRate(c.Rate))
 }
@@ -305,9 +308,11 @@ func (c Regime) String() string {
 // Goal is one of the benchmark's goals, evaluated for one rule under one condition.
 type Goal struct {
 	Name string
-	// Target marks the condition the goal was stated for (errors x5 at 100
-	// req/s and 0.5%): elsewhere the check says how far the claim carries.
+	// Regime is the healthy error rate and request rate the goal was checked
+	// under.
 	Regime Regime
+	// Target marks the regime the goals were stated for (100 req/s at a 0.5%
+	// error rate): elsewhere the check says how far the claim carries.
 	Target bool
 	// Measured is false when the result lacks the cells the goal needs.
 	Measured bool
@@ -347,7 +352,7 @@ func (r Result) Goals(rule string) []Goal {
 }
 
 func (r Result) goalDetect(rule string, cond Regime) Goal {
-	g := Goal{Name: GoalDetect, Regime: cond, Target: cond.Rate == 100 && cond.ErrorRate == 0.005}
+	g := Goal{Name: GoalDetect, Regime: cond, Target: cond.isTarget()}
 	c, ok := r.Cell(cond.ErrorRate, "errors x5", cond.Rate, rule)
 	if !ok {
 		g.Detail = "not measured (needs scenario errors x5)"
@@ -370,7 +375,7 @@ func (r Result) goalDetect(rule string, cond Regime) Goal {
 }
 
 func (r Result) goalFalse(rule string, cond Regime) Goal {
-	g := Goal{Name: GoalFalse, Regime: cond}
+	g := Goal{Name: GoalFalse, Regime: cond, Target: cond.isTarget()}
 	c, ok := r.Cell(cond.ErrorRate, "healthy", cond.Rate, rule)
 	if !ok {
 		g.Detail = "not measured (needs scenario healthy)"
@@ -395,7 +400,7 @@ func (r Result) goalFalse(rule string, cond Regime) Goal {
 }
 
 func (r Result) goalNoPromote(rule string, cond Regime) Goal {
-	g := Goal{Name: GoalNoPromote, Regime: cond, Met: true}
+	g := Goal{Name: GoalNoPromote, Regime: cond, Target: cond.isTarget(), Met: true}
 	var parts []string
 	cells := 0
 	for _, c := range r.Cells {

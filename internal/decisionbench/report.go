@@ -15,6 +15,8 @@ type table struct {
 	note   string
 	header []string
 	rows   [][]string
+	// footer lines follow the grid.
+	footer []string
 }
 
 func (t table) text(w io.Writer) error {
@@ -27,7 +29,15 @@ func (t table) text(w io.Writer) error {
 	for _, r := range t.rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, f := range t.footer {
+		if _, err := fmt.Fprintf(w, "  - %s\n", f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t table) markdown(w io.Writer) error {
@@ -47,6 +57,14 @@ func (t table) markdown(w io.Writer) error {
 	for _, r := range t.rows {
 		_, err := fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
 		if err != nil {
+			return err
+		}
+	}
+	if len(t.footer) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, f := range t.footer {
+		if _, err := fmt.Fprintf(w, "- %s\n", f); err != nil {
 			return err
 		}
 	}
@@ -131,8 +149,11 @@ func (r Result) summaryTables() []table {
 	return []table{
 		byRule("False rollbacks: healthy canaries rolled back", "Columns: healthy error rate · total request rate (req/s).",
 			share(healthy, func(_, _, _, rb int) int { return rb })),
-		byRule("Held: healthy canaries neither promoted nor rolled back", "",
-			share(healthy, func(_, _, h, _ int) int { return h })),
+		byRule("Held: runs neither promoted nor rolled back by the end (paused for a person, or undecided after 2h), all scenarios", "",
+			func(rule string, cond Regime) string {
+				runs, _, h, _, _ := r.pooled(rule, cond, func(Cell) bool { return true })
+				return pct(ratio(h, runs))
+			}),
 		byRule("Missed regressions that cross the absolute thresholds (errors x5, x10 where they cross, no canary traffic): promoted", "",
 			share(absolute, promoted)),
 		byRule("Missed relative-only regressions (worse than stable, under the thresholds): promoted",
@@ -173,7 +194,7 @@ func (r Result) goalTables(rules []string) []table {
 	var out []table
 	for _, rule := range rules {
 		t := table{title: fmt.Sprintf("Goals of %q", rule), header: r.conditionHeader("goal"),
-			note: "'met*' marks the condition a goal was stated for; every seed must meet it too."}
+			note: "'met*' marks the condition the goals were stated for; every seed must meet a goal too. Below: that condition and every miss."}
 		goals := r.Goals(rule)
 		for _, name := range []string{GoalDetect, GoalFalse, GoalNoPromote} {
 			row := []string{name}
@@ -193,6 +214,9 @@ func (r Result) goalTables(rules []string) []table {
 					}
 					if g.Target && g.Measured {
 						mark += "*"
+					}
+					if g.Measured && (!g.Met || g.Target) {
+						t.footer = append(t.footer, fmt.Sprintf("%s, %s: %s: %s", cond, mark, name, g.Detail))
 					}
 				}
 				row = append(row, mark)

@@ -121,7 +121,7 @@ func Rules() []Rule {
 func FlaggerDefaults() FlaggerConfig { return FlaggerConfig{StepWeights: []int{10, 50}} }
 
 // FlaggerTutorial is the tuning of Flagger's Istio tutorial
-// (docs/gitbook/tutorials/istio-progressive-delivery.md:113-122): interval 1m,
+// (docs/gitbook/tutorials/istio-progressive-delivery.md:113-135): interval 1m,
 // threshold 5, stepWeight 10 up to maxWeight 50. (The tutorial reads latency
 // over 30s; the benchmark's world has minutes, so both metrics read 1m.)
 func FlaggerTutorial() FlaggerConfig {
