@@ -356,7 +356,7 @@ follow:
 				leases++
 			}
 		}
-		run.Notes = append(run.Notes, fmt.Sprintf("%d API requests from the update to the end, %d of them renewing the leader-election Lease (on by default, every 2 s)", len(reqs), leases))
+		run.Notes = append(run.Notes, fmt.Sprintf("%d of %d API requests renewed the leader-election Lease (on by default, every 2 s)", leases, len(reqs)))
 	}
 	return run, nil
 }
@@ -422,17 +422,19 @@ func (c *ArgoContender) summarise(ctx context.Context, run *Run, canaries []*arg
 				stepMax = max(stepMax, w.Weight)
 			}
 		}
-		note := fmt.Sprintf("%s %.1fs after the update, the steps up to %g%% canary weight; Rollout %s",
+		note := fmt.Sprintf("%s %.1fs after the update, steps up to %g%%; Rollout %s",
 			ac.outcome, ac.endedAt.Sub(ac.startedAt).Seconds(), stepMax, ac.final.brief())
 		if r := ac.regressed(); !r.IsZero() {
 			note += fmt.Sprintf("; regression began %.1fs after the update", r.Sub(ac.startedAt).Seconds())
 		}
-		run.Notes = append(run.Notes, note)
 		report, err := argoAnalysisReport(ctx, dyn, ns, ac.names.Name)
 		if err != nil {
 			log.Warn("argo: analysis report", slog.String("error", err.Error()))
 		}
-		run.Notes = append(run.Notes, report...)
+		for _, r := range report {
+			note += "; " + r
+		}
+		run.Notes = append(run.Notes, note)
 	}
 	if len(canaries) > 1 {
 		run.Notes = append(run.Notes, fmt.Sprintf("%d/%d promoted, %d rolled back, %d held", counts[Promoted], len(canaries), counts[RolledBack], counts[Held]))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -176,13 +177,15 @@ func (r *argoRollouts) WaitFor(ctx context.Context, name string, ok func(argoSta
 	}
 }
 
-// argoAnalysisReport summarises the AnalysisRuns of a rollout: their phase
-// and message, and each metric's counts and measurements, which is what Argo
-// reported about the canary.
+// argoAnalysisReport summarises the AnalysisRuns of a rollout, which is
+// what Argo reported about the canary: each run's phase and its metric's
+// measurements (the last ones Argo keeps), "Error" for a measurement that
+// could not be evaluated (an empty result, say), or the phase and value.
+// The run's message is left out: an abort's is the Rollout's message.
 func argoAnalysisReport(ctx context.Context, dyn dynamic.Interface, ns, rollout string) ([]string, error) {
 	list, err := dyn.Resource(argoAnalysisRunGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("anchors: AnalysisRuns of %s/%s: %w", ns, rollout, err)
+		return nil, fmt.Errorf("argo: AnalysisRuns of %s/%s: %w", ns, rollout, err)
 	}
 	items := list.Items
 	sort.Slice(items, func(i, j int) bool {
@@ -198,22 +201,12 @@ func argoAnalysisReport(ctx context.Context, dyn dynamic.Interface, ns, rollout 
 			continue
 		}
 		phase, _, _ := unstructured.NestedString(ar.Object, "status", "phase")
-		msg, _, _ := unstructured.NestedString(ar.Object, "status", "message")
-		line := fmt.Sprintf("AnalysisRun %s: %s", ar.GetName(), phase)
-		if msg != "" {
-			line += " (" + msg + ")"
-		}
+		line := "AnalysisRun " + phase
 		results, _, _ := unstructured.NestedSlice(ar.Object, "status", "metricResults")
 		for _, r := range results {
 			m, ok := r.(map[string]any)
 			if !ok {
 				continue
-			}
-			n := func(k string) int64 { v, _, _ := unstructured.NestedInt64(m, k); return v }
-			line += fmt.Sprintf("; metric %v %v: %d measured, %d successful, %d failed, %d inconclusive, %d errors (%d consecutive)",
-				m["name"], m["phase"], n("count"), n("successful"), n("failed"), n("inconclusive"), n("error"), n("consecutiveError"))
-			if mm, ok := m["message"].(string); ok && mm != "" {
-				line += ": " + mm
 			}
 			ms, _, _ := unstructured.NestedSlice(m, "measurements")
 			var seq []string
@@ -224,15 +217,30 @@ func argoAnalysisReport(ctx context.Context, dyn dynamic.Interface, ns, rollout 
 				}
 				s := fmt.Sprint(mx["phase"])
 				if v, ok := mx["value"].(string); ok && v != "" {
-					s += " " + v
+					s += " " + compactValue(v)
 				}
 				seq = append(seq, s)
 			}
-			if len(seq) > 0 {
-				line += "; measurements (last " + fmt.Sprint(len(seq)) + "): " + strings.Join(seq, ", ")
-			}
+			line += fmt.Sprintf("; %v measurements: %s", m["name"], strings.Join(seq, ", "))
 		}
 		out = append(out, line)
 	}
 	return out, nil
+}
+
+// compactValue shortens the numbers of a measurement's value ("[0.0037037037]"
+// reads "[0.0037]").
+func compactValue(v string) string {
+	inner := strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	var parts []string
+	for p := range strings.SplitSeq(inner, ",") {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(p), 64); err == nil {
+			p = strconv.FormatFloat(f, 'g', 3, 64)
+		}
+		parts = append(parts, p)
+	}
+	if strings.HasPrefix(v, "[") {
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+	return strings.Join(parts, ",")
 }
