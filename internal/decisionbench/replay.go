@@ -96,7 +96,7 @@ type Decision struct {
 }
 
 func (d Decision) String() string {
-	s := fmt.Sprintf("%s %s weight %g", fmtClock(d.At), d.Kind, d.Weight)
+	s := fmt.Sprintf("%s %s weight %g", d.At, d.Kind, d.Weight)
 	if d.Metric != "" {
 		s += " " + d.Metric
 	}
@@ -108,9 +108,6 @@ func (d Decision) String() string {
 	}
 	return s
 }
-
-// fmtClock writes a duration as 1m30s, 10s, 0s.
-func fmtClock(d time.Duration) string { return d.String() }
 
 // DefaultHorizon is how long a replay runs when the config sets no horizon: a
 // model that neither promotes nor rolls back by then has held.
