@@ -20,6 +20,10 @@ const maxTransitionsPerReconcile = 64
 // time, from a controller's reconcile loop or a timer; a process that died between
 // two calls continues exactly where the store says.
 func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
+	// Providers may answer a long wait with "not yet" (progressive.ErrPending):
+	// the step is asked again after the wait, and the lock is not held
+	// meanwhile, so an Abort is carried out at the next call.
+	ctx = progressive.AllowPending(ctx)
 	unlock := r.lock(id)
 	defer unlock()
 	st, err := r.load(ctx, id)
@@ -263,6 +267,10 @@ func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error)
 	case errors.Is(err, ErrStateChanged):
 		// Our view of the rollout is stale: stop here and reload.
 		return 0, err
+	case progressive.IsPending(err) && !x.timedOut(0, DefaultReadyTimeout):
+		// Started and under way (pods starting, endpoints catching up):
+		// nothing to store, ask again later.
+		return orPoll(progressive.RetryAfter(err), x.r.opts.PollInterval), nil
 	}
 	label := fmt.Sprintf("step %d (%s)", st.Step.Index+1, step.Kind())
 	if progressive.IsTransient(err) && !errors.Is(err, context.Canceled) && ctx.Err() == nil && st.Step.Attempts+1 < x.r.opts.MaxAttempts {
@@ -485,4 +493,12 @@ func (x *exec) runHook(ctx context.Context, spec progressive.HookSpec, reason st
 		}
 	}
 	return err
+}
+
+// orPoll is d, or poll when d is not positive.
+func orPoll(d, poll time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return poll
 }

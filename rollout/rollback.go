@@ -59,6 +59,11 @@ func (x *exec) rollback(ctx context.Context) (time.Duration, error) {
 			continue
 		}
 		if err := x.rollbackAction(ctx, action); err != nil {
+			if progressive.IsPending(err) {
+				// Under way, not failed: a rollback waits for as long as it
+				// takes, without counting attempts.
+				return orPoll(progressive.RetryAfter(err), x.r.opts.PollInterval), nil
+			}
 			rb.Attempts++
 			rb.LastError = err.Error()
 			wait := x.backoff(rb.Attempts)

@@ -258,6 +258,9 @@ type MeasuredRouter struct {
 
 	mu      sync.Mutex
 	changes []Change
+	// underway is a change the router answered "not yet" (the runner asks
+	// again): its writes and start count toward the call that completes it.
+	underway *Change
 }
 
 var _ progressive.RouterInitializer = (*MeasuredRouter)(nil)
@@ -267,8 +270,22 @@ func (m *MeasuredRouter) SetRoutes(ctx context.Context, t progressive.Target, ro
 	before := m.Provider.Stats().Writes
 	start := time.Now()
 	err := m.Router.SetRoutes(ctx, t, routes)
-	took := time.Since(start)
 	writes := m.Provider.Stats().Writes - before
+	m.mu.Lock()
+	if u := m.underway; u != nil && u.Asked.CanaryWeight == routes.CanaryWeight {
+		writes += u.Writes
+		start = u.At
+	}
+	m.underway = nil
+	if progressive.IsPending(err) {
+		m.underway = &Change{Asked: routes, Writes: writes, At: start}
+	}
+	m.mu.Unlock()
+	took := time.Since(start)
+	if progressive.IsPending(err) {
+		fmt.Fprintf(m.Out, "           router: canary %g%% under way after %s (%d writes so far): %v\n", routes.CanaryWeight, took.Round(time.Millisecond), writes, err)
+		return err
+	}
 	if err != nil {
 		fmt.Fprintf(m.Out, "           router: canary %g%% failed after %s (%d writes): %v\n", routes.CanaryWeight, took.Round(time.Millisecond), writes, err)
 		return err

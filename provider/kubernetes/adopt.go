@@ -62,6 +62,12 @@ func (p *Provider) adopt(ctx context.Context, t progressive.Target) (*appsv1.Dep
 				return nil, fmt.Errorf("kubernetes: adopting %s: waiting for the relabelled pods: %w", t, err)
 			}
 		}
+	} else if progressive.PendingAllowed(ctx) && !p.opts.DryRun {
+		// Called again after a "not yet": the relabelling restart may still
+		// be rolling, and nothing may go on until it finished.
+		if ok, why := rolledOut(d); !ok {
+			return nil, progressive.Pending(p.opts.PollInterval, "kubernetes: adopting %s: waiting for the relabelled pods: %s", t, why)
+		}
 	}
 	if p.opts.LeaveServiceSelector {
 		return d, nil

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/internal/kubeclient"
 )
 
@@ -253,7 +254,25 @@ func (p *Provider) event(obj runtime.Object, typ, reason, format string, args ..
 
 // poll calls cond every PollInterval until it reports done, returns an error, or
 // timeout passes (then it returns the last "not yet" reason as the error).
+//
+// Under progressive.AllowPending (the runner's Reconcile) it checks once and
+// answers "not yet" with a progressive.PendingError instead of waiting: the
+// caller comes back later, and a controller's worker is never held for the
+// minutes pods may take. The action that preceded the wait was done and is
+// not repeated by the next call; the caller bounds the total wait.
 func (p *Provider) poll(ctx context.Context, timeout time.Duration, cond func(context.Context) (done bool, why string, err error)) error {
+	if progressive.PendingAllowed(ctx) {
+		done, why, err := cond(ctx)
+		switch {
+		case err != nil && !isTransient(err):
+			return err
+		case err != nil:
+			return progressive.Pending(p.opts.PollInterval, "%s", err.Error())
+		case !done:
+			return progressive.Pending(p.opts.PollInterval, "%s", why)
+		}
+		return nil
+	}
 	var why string
 	err := wait.PollUntilContextTimeout(ctx, p.opts.PollInterval, timeout, true, func(ctx context.Context) (bool, error) {
 		done, w, err := cond(ctx)
