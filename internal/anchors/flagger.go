@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -270,6 +271,7 @@ func (f *FlaggerContender) Run(ctx context.Context, st *livecanary.Stack, ns str
 	}
 	f.a.Measure(&run, Requests{UserAgent: FlaggerUserAgent, Namespace: ns, Interval: f.s.Interval}, sc)
 	run.Notes = append(run.Notes, summarize(canaries, held)...)
+	run.Notes = append(run.Notes, f.failureReasons(ctx, st, ns, canaries)...)
 	if run.Outcome == Held && sc.Canary.NoTraffic {
 		run.Notes = append(run.Notes, fmt.Sprintf("held at %g%% for %s", MaxWeight(run.Weights), f.Bound))
 	}
@@ -534,4 +536,54 @@ func (p *canaryPhases) waitFor(ctx context.Context, name string, phases ...strin
 		case <-ch:
 		}
 	}
+}
+
+// failureReasons are Flagger's last Warning events of the failed Canaries
+// (why it rolled back: "failed checks threshold reached", "progress
+// deadline exceeded", ...), each distinct message once, with how many
+// Canaries it was the last word of.
+func (f *FlaggerContender) failureReasons(ctx context.Context, st *livecanary.Stack, ns string, cs []*flaggerCanary) []string {
+	count := map[string]int{}
+	var order []string
+	for _, c := range cs {
+		c.mu.Lock()
+		failed := c.phase == "Failed"
+		c.mu.Unlock()
+		if !failed {
+			continue
+		}
+		evs, err := st.Env.Clientset().CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+			FieldSelector: "involvedObject.name=" + c.name + ",involvedObject.kind=Canary,type=Warning",
+		})
+		if err != nil || len(evs.Items) == 0 {
+			continue
+		}
+		// The reason is the warning before "Canary failed! Scaling down".
+		var msgs []string
+		last := time.Time{}
+		for _, e := range evs.Items {
+			t := e.LastTimestamp.Time
+			if t.IsZero() {
+				t = e.EventTime.Time
+			}
+			if strings.HasPrefix(e.Message, "Canary failed!") {
+				continue
+			}
+			if !t.Before(last) {
+				last = t
+				msgs = append(msgs[:0], e.Message)
+			}
+		}
+		for _, m := range msgs {
+			if count[m] == 0 {
+				order = append(order, m)
+			}
+			count[m]++
+		}
+	}
+	var out []string
+	for _, m := range order {
+		out = append(out, fmt.Sprintf("Flagger's last warning (%d canaries): %s", count[m], m))
+	}
+	return out
 }
