@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 // scenarioTimeout bounds one scenario: a promotion takes about 80 s.
 const scenarioTimeout = 4 * time.Minute
 
-func prepare(t *testing.T, sc livecanary.Scenario) (context.Context, *livecanary.Canary) {
+func prepare(t testing.TB, sc livecanary.Scenario) (context.Context, *livecanary.Canary) {
 	t.Helper()
 	s := stack.Require(t)
 	ns := s.Env.NewNamespace(t)
