@@ -74,10 +74,13 @@
 //     step per passing analysis and cannot hold a weight, so it promotes after 2
 //     or 5 minutes instead of the plan's 30.
 //   - argo defaults: the plan's steps (setWeight 10, pause 15m, setWeight 50,
-//     pause 15m) with a background analysis every 1m (Argo has no default
-//     interval), failureLimit 0, consecutiveErrorLimit 4, inconclusiveLimit 0,
-//     no initialDelay; argo docs example: interval 5m, failureLimit 3 (the
-//     background analysis of Argo's analysis documentation).
+//     pause 15m) with a background analysis of the success rate and p95 every
+//     1m (Argo has no default interval), failureLimit 0, consecutiveErrorLimit
+//     4, inconclusiveLimit 0, no initialDelay; argo docs example: interval 5m,
+//     failureLimit 3 (the background analysis of Argo's analysis
+//     documentation). The success rate, not the error rate: an error-rate
+//     query has no series until the canary's first 5xx, which Argo counts as an
+//     error (measured live by internal/anchors).
 //   - engine thresholds defaults: this SDK's analysis engine with threshold
 //     checks every minute and its defaults (failureLimit 0, inconclusiveLimit 3,
 //     missing data inconclusive); tuned: failureLimit 3 with

@@ -196,14 +196,17 @@ func flaggerOutcome(ds []Decision, interval, limit time.Duration) Outcome {
 
 // Argo is an Argo Rollouts canary with the plan's steps (setWeight 10, pause
 // 15m, setWeight 50, pause 15m) and a background analysis (ReplayArgo) of two
-// metrics at the plan's thresholds, successCondition "result[0] <= MaxErrorRate"
-// and "result[0] <= MaxLatencyP95", each over the last Interval. The zero value
-// is Argo's defaults with the plan's 1m interval (Argo has no default interval:
-// without one a metric is measured once): failureLimit 0, consecutiveErrorLimit
-// 4, inconclusiveLimit 0, no initialDelay (the first measurement, at the
-// canary's first instant, finds no series and errors; the retry 10s later reads
-// those 10 seconds). The docs example is the background analysis of
-// docs/features/analysis.md:82-86: interval 5m, failureLimit 3.
+// metrics at the plan's thresholds, each over the last Interval: the success
+// rate in percent with successCondition "result[0] >= 100 - MaxErrorRate" (the
+// form of the docs' example; the error-rate form, 5xx over all, returns an empty
+// vector until the canary's first 5xx, which Argo counts as an error, as
+// internal/anchors measured live) and the p95 with "result[0] <= MaxLatencyP95".
+// The zero value is Argo's defaults with the plan's 1m interval (Argo has no
+// default interval: without one a metric is measured once): failureLimit 0,
+// consecutiveErrorLimit 4, inconclusiveLimit 0, no initialDelay (the first
+// measurement, at the canary's first instant, finds no series and errors; the
+// retry 10s later reads those 10 seconds). The docs example is the background
+// analysis of docs/features/analysis.md:82-86: interval 5m, failureLimit 3.
 type Argo struct {
 	Label        string
 	Interval     time.Duration // default 1m
@@ -227,17 +230,20 @@ func (a Argo) Config(p Plan) ArgoConfig {
 	for _, w := range p.Weights {
 		steps = append(steps, ArgoStep{SetWeight: w, Pause: p.Phase})
 	}
-	m := func(name string, max float64) ArgoMetric {
+	m := func(name string, cond Condition) ArgoMetric {
 		return ArgoMetric{Name: name, Interval: a.interval(), InitialDelay: a.InitialDelay, FailureLimit: a.FailureLimit,
-			SuccessCondition: &Condition{Op: "<=", Value: max}}
+			SuccessCondition: &cond}
 	}
-	return ArgoConfig{Steps: steps, Metrics: []ArgoMetric{m("error-rate", p.MaxErrorRate), m("latency-p95", p.MaxLatencyP95)}, Horizon: p.Limit}
+	return ArgoConfig{Steps: steps, Horizon: p.Limit, Metrics: []ArgoMetric{
+		m("success-rate", Condition{Op: ">=", Value: 100 - p.MaxErrorRate}),
+		m("latency-p95", Condition{Op: "<=", Value: p.MaxLatencyP95}),
+	}}
 }
 
 func (a Argo) Settings(p Plan) string {
 	cfg := a.Config(p)
-	return fmt.Sprintf("%s, consecutiveErrorLimit %d, inconclusiveLimit 0; steps %s; successCondition result[0] <= %g (error %%), <= %g (p95 ms), each over the interval",
-		cfg.Metrics[0], cfg.Metrics[0].consecutiveErrorLimit(), describeSteps(cfg.Steps), p.MaxErrorRate, p.MaxLatencyP95)
+	return fmt.Sprintf("%s, consecutiveErrorLimit %d, inconclusiveLimit 0; steps %s; successCondition %s (success %%), %s (p95 ms), each over the interval",
+		cfg.Metrics[0], cfg.Metrics[0].consecutiveErrorLimit(), describeSteps(cfg.Steps), cfg.Metrics[0].SuccessCondition, cfg.Metrics[1].SuccessCondition)
 }
 
 func describeSteps(steps []ArgoStep) string {
@@ -271,7 +277,7 @@ func (a Argo) run(w *world, p Plan) Outcome {
 		}
 		return weight
 	}
-	kinds := [...]int{metricErrorPct, metricLatencyP95}
+	kinds := [...]int{metricSuccessPct, metricLatencyP95}
 	interval := a.interval()
 	ds := ReplayArgo(cfg, func(q Query) Measurement {
 		return w.measure(kinds[q.Metric], q.At, interval, weightOf)

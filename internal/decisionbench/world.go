@@ -269,9 +269,9 @@ func (w *world) servedBefore(t time.Duration, weightOf func(m int) float64) bool
 
 // Metrics the models query, in the order of their configs.
 const (
-	metricErrorPct   = iota // error rate in percent (Argo: result[0] <= max)
+	metricErrorPct   = iota // error rate in percent
 	metricLatencyP95        // p95 in ms
-	metricSuccessPct        // success rate in percent (Flagger's request-success-rate)
+	metricSuccessPct        // success rate in percent (Flagger's request-success-rate, Argo's success-rate)
 )
 
 // measure answers one model query at t over a window d: an error while the
