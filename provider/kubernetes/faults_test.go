@@ -252,6 +252,12 @@ func TestFailedMigrationStopsBeforeTraffic(t *testing.T) {
 	require.Equal(t, rollout.PhaseRolledBack, st.Phase)
 	assert.Contains(t, st.Rollback.Reason, "BackoffLimitExceeded")
 	assert.Contains(t, st.Rollback.Reason, "column already exists")
+	jobs, err := cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, jobs.Items, 1)
+	if ttl := jobs.Items[0].Spec.TTLSecondsAfterFinished; assert.NotNil(t, ttl, "the finished Job is deleted by Kubernetes after a while") {
+		assert.Equal(t, int32(k8s.DefaultJobTTL/time.Second), *ttl)
+	}
 	_, err = cs.AppsV1().Deployments(ns).Get(ctx, "orders-canary", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "green was never deployed")
 	svc, err := cs.CoreV1().Services(ns).Get(ctx, "orders", metav1.GetOptions{})

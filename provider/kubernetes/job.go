@@ -21,7 +21,16 @@ type JobHookOptions struct {
 	Namespace string
 	// PollInterval between reads of the Job. Default: the provider's PollInterval.
 	PollInterval time.Duration
+	// KeepFinishedFor is how long a finished Job (and its pods) stays for a
+	// person to read its logs before Kubernetes' TTL controller deletes it
+	// (spec.ttlSecondsAfterFinished). Default DefaultJobTTL; a JobSpec that
+	// sets its own TTL keeps it. A Job still running is never deleted.
+	KeepFinishedFor time.Duration
 }
+
+// DefaultJobTTL keeps a finished hook Job for a day: long enough for a
+// post-incident look, short enough that Jobs do not pile up per rollout.
+const DefaultJobTTL = 24 * time.Hour
 
 // JobHook is a rollout.Hook that runs a Job, a schema migration say, and waits
 // for it: Complete passes, Failed stops the rollout (the runner rolls back, and
@@ -50,6 +59,9 @@ func (p *Provider) JobHook(spec batchv1.JobSpec, opts JobHookOptions) *JobHook {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = p.opts.PollInterval
 	}
+	if opts.KeepFinishedFor <= 0 {
+		opts.KeepFinishedFor = DefaultJobTTL
+	}
 	return &JobHook{p: p, spec: *spec.DeepCopy(), opts: opts}
 }
 
@@ -63,6 +75,10 @@ func (h *JobHook) job(req rollout.HookRequest, ns string) *batchv1.Job {
 	if spec.BackoffLimit == nil {
 		zero := int32(0)
 		spec.BackoffLimit = &zero
+	}
+	if spec.TTLSecondsAfterFinished == nil {
+		ttl := int32(h.opts.KeepFinishedFor / time.Second)
+		spec.TTLSecondsAfterFinished = &ttl
 	}
 	if spec.Template.Spec.RestartPolicy == "" {
 		spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
