@@ -197,6 +197,11 @@ type Router struct {
 // again.
 type memo struct {
 	vs *istiov1.VirtualService // never modified: writeRoutes works on a copy
+	// written marks vs as the answer to this router's own Update, whose
+	// routes writeRoutes checked: the GetRoutes that reads a write back (the
+	// runner's, right after SetRoutes) is answered from it once, without a
+	// request. Any later GetRoutes reads the VirtualService afresh.
+	written bool
 }
 
 // maxMemos bounds the memory of a Router driving many targets that are never
@@ -211,7 +216,29 @@ func (r *Router) remembered(key string) *memo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m := r.targets[key]; m != nil {
-		return &memo{vs: m.vs}
+		return &memo{vs: m.vs, written: m.written}
+	}
+	return nil
+}
+
+// wrote is refresh for the answer to the router's own Update (see
+// memo.written).
+func (r *Router) wrote(key string, vs *istiov1.VirtualService) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.targets[key]; m != nil {
+		m.vs, m.written = vs, true
+	}
+}
+
+// takeWritten returns the VirtualService of the router's last Update of key
+// if no GetRoutes read it yet, and marks it read.
+func (r *Router) takeWritten(key string) *istiov1.VirtualService {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.targets[key]; m != nil && m.written {
+		m.written = false
+		return m.vs
 	}
 	return nil
 }
@@ -241,7 +268,7 @@ func (r *Router) refresh(key string, vs *istiov1.VirtualService) {
 	if m := r.targets[key]; m != nil {
 		// Concurrent calls may answer out of order, and resourceVersions are
 		// opaque: the last one wins, and if older only costs a Conflict.
-		m.vs = vs
+		m.vs, m.written = vs, false
 	}
 }
 
@@ -751,7 +778,7 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 		}
 		stored, err := r.writeRoutes(ctx, n, m.vs, false, build)
 		if err == nil {
-			r.refresh(key, stored)
+			r.wrote(key, stored)
 			return nil
 		}
 		if !forgets(err) {
@@ -775,7 +802,7 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 		}
 		return err
 	}
-	r.refresh(key, stored)
+	r.wrote(key, stored)
 	return nil
 }
 
@@ -920,6 +947,9 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 		return progressive.Routes{}, err
 	}
 	key := targetKey(n, t)
+	if vs := r.takeWritten(key); vs != nil {
+		return r.routesOf(n, vs), nil
+	}
 	vs, err := r.cs.NetworkingV1().VirtualServices(n.ns).Get(ctx, n.vs, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
@@ -928,6 +958,11 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 		return progressive.Routes{}, classify(err, "istio router: VirtualService %s/%s", n.ns, n.vs)
 	}
 	r.refresh(key, vs)
+	return r.routesOf(n, vs), nil
+}
+
+// routesOf reads the router's routes out of vs.
+func (r *Router) routesOf(n names, vs *istiov1.VirtualService) progressive.Routes {
 	own := owned(vs)
 	out := progressive.AllStable()
 	for _, route := range vs.Spec.GetHttp() {
@@ -971,7 +1006,7 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Finalize removes the router's routes from an adopted VirtualService, in one
