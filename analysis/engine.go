@@ -110,6 +110,18 @@ func (e *Engine) Begin(checks []progressive.Check, now, deadline time.Time) Stat
 	return st
 }
 
+// Catch-up of missed measurements (see Tick).
+const (
+	// CatchUpSlack is how late a measurement may be taken at the time of the
+	// Tick rather than at its due time.
+	CatchUpSlack = time.Second
+	// MaxCatchUp bounds the missed measurements of one check a Tick takes
+	// from history; after a longer gap the check goes on from now. It is
+	// larger than the passing measurements rollout.Runner leaves unsaved, so
+	// that a restart re-measures all of them.
+	MaxCatchUp = 200
+)
+
 // Tick measures every check that is due (NextDue <= now, not Done), once each, in
 // the order of the checks, updates st and returns the verdict.
 //
@@ -145,28 +157,54 @@ func (e *Engine) Tick(ctx context.Context, checks []progressive.Check, vars Vars
 	next := slices.Clone(st.Checks)
 	var measured []Measurement
 	last := make(map[string]string)
-	for i, c := range defaulted {
-		cs := &next[i]
-		if cs.Done || cs.NextDue.After(now) {
-			continue
+	// Due measurements are taken in the order they were due, across checks
+	// (the order of the checks breaks ties), each check at most once at now.
+	taken := make([]int, len(defaulted))
+	atNow := make([]bool, len(defaulted))
+	for {
+		i := -1
+		for j := range defaulted {
+			cs := &next[j]
+			if cs.Done || atNow[j] || cs.NextDue.After(now) {
+				continue
+			}
+			if i < 0 || cs.NextDue.Before(next[i].NextDue) {
+				i = j
+			}
 		}
-		m, judgeState, err := e.measure(ctx, c, cs.Judge, vars, st.StartedAt, now, e.warming(c, vars, st, now))
+		if i < 0 {
+			break
+		}
+		c, cs := defaulted[i], &next[i]
+		// A measurement missed by more than CatchUpSlack (the driver was down,
+		// or its state was not stored) is taken now at the time it was due,
+		// from the source's history, up to MaxCatchUp of them: the schedule
+		// and what it measured do not depend on when the driver ran. A
+		// statistical judge catches up by itself (its range query covers
+		// every sample since its last one).
+		at := now
+		if c.Judge == nil && taken[i] < MaxCatchUp && now.Sub(cs.NextDue) > CatchUpSlack {
+			at = cs.NextDue
+		}
+		taken[i]++
+		atNow[i] = at.Equal(now)
+		m, judgeState, err := e.measure(ctx, c, cs.Judge, vars, st.StartedAt, at, e.warming(c, vars, st, at))
 		if err != nil {
 			return TickResult{}, err
 		}
 		count(cs, c, m)
 		cs.Judge = judgeState
-		cs.NextDue = now.Add(c.Interval)
-		if now.Before(st.Deadline) && cs.NextDue.After(st.Deadline) {
-			// The end of the soak is always measured: the last interval before
-			// the deadline must not go unseen.
+		cs.NextDue = at.Add(c.Interval)
+		if at.Before(st.Deadline) && cs.NextDue.After(st.Deadline) {
+			// The end of the soak is always measured: the last interval
+			// before the deadline must not go unseen.
 			cs.NextDue = st.Deadline
 		}
 		measured = append(measured, m)
 		last[c.Name] = m.Reason
 		e.log.LogAttrs(ctx, slog.LevelDebug, "analysis measurement",
 			slog.String("check", m.Check), slog.String("outcome", string(m.Outcome)),
-			slog.String("reason", m.Reason), slog.Float64("value", m.Value))
+			slog.String("reason", m.Reason), slog.Float64("value", m.Value), slog.Time("at", at))
 	}
 
 	v, reason := verdict(defaulted, next, st.Deadline, now, last)

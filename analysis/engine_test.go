@@ -530,14 +530,40 @@ func TestTickMeasuresOncePerTick(t *testing.T) {
 	assert.Equal(t, "error-rate", res.Measurements[0].Check)
 	assert.Equal(t, at(2), res.NextDue, "the earliest due check")
 	assert.Empty(t, tick(t, e, checks, &st, 1).Measurements, "the same instant again measures nothing")
-	assert.Len(t, tick(t, e, checks, &st, 5).Measurements, 2, "a runner that slept measures each due check once")
+	// A runner that slept takes each missed measurement at the time it was
+	// due, from the source's history, then the one due now.
+	res = tick(t, e, checks, &st, 5)
+	var times []time.Time
+	for _, m := range res.Measurements {
+		if m.Check == "error-rate" {
+			times = append(times, m.Time)
+		}
+	}
+	assert.Equal(t, []time.Time{at(2), at(3), at(4), at(5)}, times)
+	assert.Len(t, res.Measurements, 5, "and slow, due now")
+	assert.Equal(t, []time.Time{at(2), at(3), at(4), at(5)}, src.timesOf("error-rate")[1:], "each query asked for its due time")
 
-	// A runner that slept through several intervals measures once and moves on.
+	// After a longer gap: minutes 6 to 29 from history, then 30 at now; the
+	// slow check's 10, 15, 20, 25, then 30. In the order they were due.
 	res = tick(t, e, checks, &st, 30)
-	assert.Len(t, res.Measurements, 2)
+	assert.Len(t, res.Measurements, 25+5)
 	assert.Equal(t, at(31), st.Checks[0].NextDue)
 	assert.Equal(t, at(35), st.Checks[1].NextDue)
-	assert.Equal(t, 3, st.Checks[0].Measurements)
+	assert.Equal(t, 1+4+25, st.Checks[0].Measurements)
+	for i := 1; i < len(res.Measurements); i++ {
+		assert.False(t, res.Measurements[i].Time.Before(res.Measurements[i-1].Time), "in the order they were due")
+	}
+
+	// Past MaxCatchUp missed measurements the check goes on from now.
+	res = tick(t, e, checks, &st, 31+analysis.MaxCatchUp+50)
+	n := 0
+	for _, m := range res.Measurements {
+		if m.Check == "error-rate" {
+			n++
+		}
+	}
+	assert.Equal(t, analysis.MaxCatchUp+1, n)
+	assert.Equal(t, at(31+analysis.MaxCatchUp+51), st.Checks[0].NextDue)
 }
 
 func TestFinalVerdictsStay(t *testing.T) {

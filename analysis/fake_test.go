@@ -202,3 +202,16 @@ func begin(e *analysis.Engine, checks []progressive.Check, deadline time.Time) a
 	st.LiveSince = at(-60)
 	return st
 }
+
+// timesOf lists the evaluation times of the queries of check name, in order.
+func (f *fakeSource) timesOf(name string) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Time
+	for _, q := range f.queries {
+		if q.Name == name && q.Role == progressive.Canary {
+			out = append(out, q.Time)
+		}
+	}
+	return out
+}

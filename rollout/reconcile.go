@@ -24,13 +24,19 @@ func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
 	// the step is asked again after the wait, and the lock is not held
 	// meanwhile, so an Abort is carried out at the next call.
 	ctx = progressive.AllowPending(ctx)
-	unlock := r.lock(id)
+	e, unlock := r.lock(id)
 	defer unlock()
 	st, err := r.load(ctx, id)
 	if err != nil {
 		return Result{}, err
 	}
 	x := &exec{r: r, st: &st, saved: st.Phase}
+	if u := r.takeUnsaved(e); u != nil && u.base == st.Version {
+		// Nothing was stored since: go on with the measurements taken since
+		// then. Any write (a command, another runner) discards them.
+		st = u.state
+		x.unsavedTicks = u.ticks
+	}
 	for i := 0; i < maxTransitionsPerReconcile; i++ {
 		if st.Phase.Terminal() && x.saved.Terminal() {
 			return Result{Phase: st.Phase, Step: st.Step.Index}, nil
@@ -58,6 +64,9 @@ func (r *Runner) Reconcile(ctx context.Context, id string) (Result, error) {
 			if err := x.flush(ctx); err != nil {
 				return x.result(r.opts.PollInterval), err
 			}
+			if x.kept {
+				r.keepUnsaved(e, st, x.unsavedTicks+1)
+			}
 			return x.result(wait), nil
 		}
 	}
@@ -75,6 +84,11 @@ type exec struct {
 	// saved is the phase of the state as last loaded or saved: what Result
 	// reports, so that no caller hears of an end that was never stored.
 	saved Phase
+	// kept marks changes left unsaved on purpose (passing measurements), which
+	// the next Reconcile continues from (perID.unsaved).
+	kept bool
+	// unsavedTicks counts the Reconciles kept in a row before this one.
+	unsavedTicks int
 	// dirty marks a completed step not saved yet: the move to the next step is
 	// stored together with that step's own first change, so an advancing tick
 	// costs one state write instead of one per transition (see advance).
@@ -103,6 +117,7 @@ func (x *exec) save(ctx context.Context) error {
 	*x.st = saved
 	x.saved = saved.Phase
 	x.dirty = false
+	x.kept = false
 	return nil
 }
 
@@ -223,6 +238,12 @@ func (x *exec) progress(ctx context.Context) (time.Duration, error) {
 		return 0, x.advance(ctx, step)
 	default:
 		if out.changed || x.dirty {
+			if err := x.save(ctx); err != nil {
+				return 0, err
+			}
+		} else if out.keep && x.unsavedTicks < maxUnsavedTicks {
+			x.kept = true
+		} else if out.keep {
 			if err := x.save(ctx); err != nil {
 				return 0, err
 			}

@@ -455,8 +455,9 @@ func (r *Runner) protectTraffic(ctx context.Context, id string, cause error) str
 // recordProtection stores the rollback protectTraffic began; the rollback's
 // own actions then run again from the state (idempotent) and complete it.
 func (r *Runner) recordProtection(ctx context.Context, id, reason string) error {
-	unlock := r.lock(id)
+	e, unlock := r.lock(id)
 	defer unlock()
+	r.takeUnsaved(e) // the write below supersedes it
 	st, err := r.load(ctx, id)
 	if err != nil {
 		return err

@@ -184,3 +184,42 @@ func TestDyingBetweenTheTrafficWriteAndTheSaveRepeatsThePreviousStep(t *testing.
 	require.Equal(t, rollout.PhaseSucceeded, final.Phase, final.Record.Learning)
 	assert.Equal(t, 50.0, final.Applied.MaxCanaryWeight)
 }
+
+// An idle tick (passing measurements, same step) writes nothing: a hundred
+// rollouts measuring every 10 s would otherwise write ten states a second. A
+// restart loses nothing by it (TestCrashResumeAtEveryStepBoundary): the
+// successor takes the missed measurements from the source's history.
+func TestIdleTicksWriteNothing(t *testing.T) {
+	w := newWorld(t)
+	store := &countingStore{StateStore: w.store}
+	w.store = store
+	r := w.runner()
+	ctx := context.Background()
+	plan := economyPlan(t)
+	st, err := r.Start(ctx, plan)
+	require.NoError(t, err)
+	idle, idleWrites := 0, 0
+	for range 1000 {
+		before, err := r.Get(ctx, st.ID)
+		require.NoError(t, err)
+		writes := store.count()
+		res, err := r.Reconcile(ctx, st.ID)
+		require.NoError(t, err)
+		after, err := r.Get(ctx, st.ID)
+		require.NoError(t, err)
+		if before.Step.Index == after.Step.Index && plan.Steps[before.Step.Index].Analyze != nil && before.Step.Analysis != nil && after.Phase == rollout.PhaseProgressing {
+			idle++
+			idleWrites += store.count() - writes
+		}
+		if res.Phase.Terminal() {
+			break
+		}
+		w.clock.Step(res.RequeueAfter)
+	}
+	final, err := r.Get(ctx, st.ID)
+	require.NoError(t, err)
+	require.Equal(t, rollout.PhaseSucceeded, final.Phase)
+	require.Greater(t, idle, 5)
+	assert.Zero(t, idleWrites, "writes in %d idle ticks", idle)
+	assert.Equal(t, 3*15, final.Record.Impact.Measurements, "every measurement is in the record: 3 checks x 5 per soak x 3 soaks")
+}

@@ -12,9 +12,12 @@ import (
 
 // stepOutcome is what one execution of a step asks for next.
 type stepOutcome struct {
-	done     bool
-	wait     time.Duration
-	changed  bool
+	done    bool
+	wait    time.Duration
+	changed bool
+	// keep marks a wait whose only changes are passing measurements: kept in
+	// memory for the next Reconcile instead of written (perID.unsaved).
+	keep     bool
 	rollback string
 	info     rollbackInfo
 	hold     string
@@ -312,7 +315,25 @@ func (x *exec) analyze(ctx context.Context, a progressive.AnalyzeStep) (stepOutc
 	if wait <= 0 {
 		wait = x.r.opts.PollInterval
 	}
+	if !begun && len(res.Measurements) > 0 && allQuiet(res.Measurements) {
+		// Passing (or still warming up) measurements change only counters and
+		// the schedule: no write (an idle tick costs no API request). A
+		// failure, an inconclusive or a warning is written at once, so that
+		// no limit forgets it in a restart.
+		return stepOutcome{wait: wait, keep: true}, nil
+	}
 	return waitAfter(wait, begun || len(res.Measurements) > 0), nil
+}
+
+// allQuiet reports whether every measurement passed or waits for data during
+// its warm-up.
+func allQuiet(ms []analysis.Measurement) bool {
+	for _, m := range ms {
+		if m.Outcome != analysis.OutcomePass && m.Outcome != analysis.OutcomeWaiting {
+			return false
+		}
+	}
+	return true
 }
 
 // detection finds when the failing checks last passed in this step: the earliest
