@@ -227,7 +227,9 @@ func (r *Reconciler[T]) start(ctx context.Context, obj T, id string) (reconcile.
 			return reconcile.Result{}, fmt.Errorf("controller: add the finalizer to %s: %w", r.describe(obj), err)
 		}
 	}
+	began := time.Now()
 	st, err := r.runner.Start(ctx, plan)
+	logf.FromContext(ctx).V(1).Info("rollout start", "rollout", id, "took", time.Since(began).String(), "error", errString(err))
 	switch {
 	case err == nil:
 		return r.drive(ctx, obj, st)
@@ -277,7 +279,10 @@ func (r *Reconciler[T]) drive(ctx context.Context, obj T, st rollout.State) (rec
 	res := rollout.Result{Phase: st.Phase, Step: st.Step.Index}
 	var rerr error
 	if !st.Phase.Terminal() {
+		began := time.Now()
 		res, rerr = r.runner.Reconcile(ctx, st.ID)
+		logf.FromContext(ctx).V(1).Info("rollout reconciled", "rollout", st.ID, "phase", res.Phase, "step", res.Step,
+			"requeueAfter", res.RequeueAfter.String(), "took", time.Since(began).String(), "error", errString(rerr))
 		// The store's Get reads its cache (provider/kubernetes), which shows
 		// the writes just made: no request.
 		if latest, err := r.runner.Get(ctx, st.ID); err == nil {
@@ -377,6 +382,13 @@ func (r *Reconciler[T]) result(ctx context.Context, id string, res rollout.Resul
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
 	return reconcile.Result{}, fmt.Errorf("controller: rollout %s: %w", id, err)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // Result turns a Runner.Reconcile result into a reconcile.Result: requeue
