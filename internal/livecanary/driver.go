@@ -3,7 +3,9 @@ package livecanary
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -85,6 +87,26 @@ type DriverConfig struct {
 	LeaseDuration time.Duration `json:"leaseDuration,omitempty"`
 	RenewDeadline time.Duration `json:"renewDeadline,omitempty"`
 	RetryPeriod   time.Duration `json:"retryPeriod,omitempty"`
+	// LogQueries prints a QueryMarker line with the wall time of every
+	// Prometheus query to stderr: a measurement taken from history after a
+	// restart is dated when it was due, and the restart scenario needs when
+	// the new driver really queried.
+	LogQueries bool `json:"logQueries,omitempty"`
+}
+
+// QueryMarker starts the line a driver with LogQueries prints per query,
+// followed by the wall time in RFC 3339 with nanoseconds.
+const QueryMarker = "livecanary-query-at "
+
+// loggedSource prints the wall time of each query (DriverConfig.LogQueries).
+type loggedSource struct {
+	progressive.MetricSource
+	out io.Writer
+}
+
+func (l loggedSource) Query(ctx context.Context, q progressive.Query) (progressive.Result, error) {
+	fmt.Fprintf(l.out, "%s%s\n", QueryMarker, time.Now().Format(time.RFC3339Nano))
+	return l.MetricSource.Query(ctx, q)
 }
 
 // Driver is one process' way to drive rollouts of a target, wired exactly as
@@ -126,10 +148,14 @@ func NewDriver(cfg *rest.Config, dc DriverConfig, log *slog.Logger, observers ..
 		return nil, err
 	}
 	ticks := &tickStore{StateStore: store, c: counter}
+	var metrics progressive.MetricSource = src
+	if dc.LogQueries {
+		metrics = loggedSource{MetricSource: src, out: os.Stderr}
+	}
 	runner, err := rollout.New(rollout.Options{
 		Providers: rollout.Providers{
 			Routers:   []progressive.TrafficRouter{router},
-			Metrics:   []progressive.MetricSource{src},
+			Metrics:   []progressive.MetricSource{metrics},
 			Workloads: []progressive.Workload{p.Workload()},
 		},
 		Store:     ticks,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -136,7 +137,7 @@ type Restart struct {
 	// still looked held) before one took over; each was started again after
 	// RetryPeriod, as a supervisor restarts a crashed process.
 	Conflicts int
-	// ResumedAt is the time of the first measurement after the kill.
+	// ResumedAt is when the new driver first queried Prometheus after the kill.
 	ResumedAt time.Time
 }
 
@@ -208,6 +209,7 @@ func (c *Canary) DriveWithKills(ctx context.Context, command []string, kills []K
 	dc := c.driverConfig()
 	dc.Kubeconfig = c.Stack.Env.Kubeconfig()
 	dc.LeaseDuration, dc.RenewDeadline, dc.RetryPeriod = lease.LeaseDuration, lease.RenewDeadline, lease.RetryPeriod
+	dc.LogQueries = true
 
 	drv, err := c.startChild(ctx, command, dc)
 	if err != nil {
@@ -247,7 +249,7 @@ func (c *Canary) DriveWithKills(ctx context.Context, command []string, kills []K
 			c.finish(ctx, &res)
 			for i := range res.Restarts {
 				if res.Restarts[i].ResumedAt.IsZero() {
-					res.Restarts[i].ResumedAt = firstAfter(res.Record, res.Restarts[i].KilledAt)
+					res.Restarts[i].ResumedAt = c.firstQueryAfter(res.Restarts[i].KilledAt)
 				}
 			}
 			return res, nil
@@ -256,8 +258,8 @@ func (c *Canary) DriveWithKills(ctx context.Context, command []string, kills []K
 			if err != nil {
 				continue
 			}
-			if pending != nil && pending.ResumedAt.IsZero() {
-				pending.ResumedAt = firstAfter(st.Record, pending.KilledAt)
+			if pending != nil && pending.ResumedAt.IsZero() && !firstAfter(st.Record, pending.KilledAt).IsZero() {
+				pending.ResumedAt = c.firstQueryAfter(pending.KilledAt)
 			}
 			if pending != nil && !pending.ResumedAt.IsZero() {
 				res.Restarts = append(res.Restarts, *pending)
@@ -317,6 +319,24 @@ func firstAfter(rec rollout.DecisionRecord, t time.Time) time.Time {
 	for _, m := range rec.Observations {
 		if m.Time.After(t) {
 			return m.Time
+		}
+	}
+	return time.Time{}
+}
+
+// firstQueryAfter is the wall time of the first Prometheus query a child
+// driver made after t (from its QueryMarker lines): when the new driver really
+// measured. The record dates a measurement taken from history after a restart
+// at the time it was due, which may be before t.
+func (c *Canary) firstQueryAfter(t time.Time) time.Time {
+	for _, line := range strings.Split(c.childLog.String(), "\n") {
+		i := strings.Index(line, QueryMarker)
+		if i < 0 {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(line[i+len(QueryMarker):]))
+		if err == nil && at.After(t) {
+			return at
 		}
 	}
 	return time.Time{}
