@@ -9,8 +9,9 @@
 //	go run ./internal/anchors/cmd/compare -tools flagger,progressive -scenarios healthy,regress-20
 //
 // The tools are built from their module source on first use (minutes; see
-// cmd/build-anchors). Runs go in separate namespaces, -parallel at a time;
-// on two shared cores more at once stretch the timings.
+// cmd/build-anchors). Runs go in separate namespaces, -parallel at a time
+// (a run of 10 rollouts at once alone); on two shared cores more at once
+// stretch the timings.
 package main
 
 import (
@@ -126,9 +127,20 @@ func run(ctx context.Context, log *slog.Logger, runs, parallel int, scenarios, t
 		started = time.Now()
 	)
 	for i, j := range jobs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		// A run of several rollouts at once runs alone: ten rollouts of
+		// one tool beside ten of another would measure the control
+		// plane's contention on two cores, not the tools. It takes every
+		// slot (jobs are dispatched in order by this loop alone, so
+		// taking them one by one cannot deadlock).
+		slots := 1
+		if j.sc.Rollouts > 1 {
+			slots = parallel
+		}
+		for range slots {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+			}
 		}
 		if ctx.Err() != nil {
 			break
@@ -136,7 +148,11 @@ func run(ctx context.Context, log *slog.Logger, runs, parallel int, scenarios, t
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer func() {
+				for range slots {
+					<-sem
+				}
+			}()
 			r, err := runOne(ctx, a, j)
 			mu.Lock()
 			defer mu.Unlock()
