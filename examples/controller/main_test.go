@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/go-logr/logr"
 	prom "github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -339,7 +337,10 @@ func metricValue(t *testing.T, reg *prom.Registry, name, label, value string) fl
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if labelIs(m, label, value) {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != label || l.GetValue() != value {
+					continue
+				}
 				if g := m.GetGauge(); g != nil {
 					return g.GetValue()
 				}
@@ -352,7 +353,7 @@ func metricValue(t *testing.T, reg *prom.Registry, name, label, value string) fl
 
 // reconcileTimes reads controller-runtime's reconcile time histogram of
 // controller name: how many reconciles, their mean, and the smallest bucket
-// bound that holds every one of them.
+// bound that holds every one of them (-1: above the largest bucket).
 func reconcileTimes(t *testing.T, name string) (int, time.Duration, time.Duration) {
 	t.Helper()
 	families, err := crmetrics.Registry.Gather()
@@ -362,15 +363,16 @@ func reconcileTimes(t *testing.T, name string) (int, time.Duration, time.Duratio
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if !labelIs(m, "controller", name) {
-				continue
+			mine := false
+			for _, l := range m.GetLabel() {
+				mine = mine || (l.GetName() == "controller" && l.GetValue() == name)
 			}
 			h := m.GetHistogram()
 			n := h.GetSampleCount()
-			if n == 0 {
-				break
+			if !mine || n == 0 {
+				continue
 			}
-			slowest := time.Duration(math.Inf(1))
+			slowest := time.Duration(-1)
 			for _, b := range h.GetBucket() {
 				if b.GetCumulativeCount() == n {
 					slowest = time.Duration(b.GetUpperBound() * float64(time.Second))
@@ -382,15 +384,6 @@ func reconcileTimes(t *testing.T, name string) (int, time.Duration, time.Duratio
 	}
 	t.Fatalf("no reconcile times of controller %s", name)
 	return 0, 0, 0
-}
-
-func labelIs(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
 }
 
 // A healthy release: 25% then 50%, each soaked 2s under the error-rate and
