@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -117,6 +118,12 @@ type Reconciler[T client.Object] struct {
 	binding Binding[T]
 	opts    Options[T]
 	typ     reflect.Type // what T points to
+
+	// startMu serializes Runner.Start: its one-rollout-per-target check and
+	// the store's create are two steps, and two objects for one target
+	// reconciled by two workers at the same instant must not both pass the
+	// check. (Across processes, leader election leaves one Reconciler.)
+	startMu sync.Mutex
 }
 
 var _ reconcile.Reconciler = (*Reconciler[*corev1.ConfigMap])(nil)
@@ -228,7 +235,9 @@ func (r *Reconciler[T]) start(ctx context.Context, obj T, id string) (reconcile.
 		}
 	}
 	began := time.Now()
+	r.startMu.Lock()
 	st, err := r.runner.Start(ctx, plan)
+	r.startMu.Unlock()
 	logf.FromContext(ctx).V(1).Info("rollout start", "rollout", id, "took", time.Since(began).String(), "error", errString(err))
 	switch {
 	case err == nil:

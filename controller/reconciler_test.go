@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,4 +257,45 @@ func TestReconcilerStoreErrorIsRetried(t *testing.T) {
 	// reported as a reconcile error.
 	h.until("checkout-v2", func(*Release) bool { return false })
 	assert.Equal(t, "Succeeded", h.get("checkout-v2").Status.Phase)
+}
+
+// Two objects for one target, reconciled by two workers at the same instant:
+// one starts, the other waits for the target, even when the start's metric
+// queries (between the runner's check and its create) take a while.
+func TestReconcilerConcurrentStartsOfOneTarget(t *testing.T) {
+	h := newHarness(t, controller.Options[*Release]{})
+	runner, err := rollout.New(rollout.Options{
+		Providers: rollout.Providers{
+			Routers:   []progressive.TrafficRouter{h.env.Router},
+			Metrics:   []progressive.MetricSource{slowMetrics{h.env.Metrics, 20 * time.Millisecond}},
+			Workloads: []progressive.Workload{h.env.Workload},
+		},
+		Clock: h.clk,
+	})
+	require.NoError(t, err)
+	r, err := controller.NewReconciler(h.client, runner, controller.Binding[*Release](releaseBinding{namespace: h.ns}), controller.Options[*Release]{})
+	require.NoError(t, err)
+	h.create("checkout-v2", "checkout", "v2")
+	h.create("checkout-v3", "checkout", "v3")
+	var wg sync.WaitGroup
+	for _, name := range []string{"checkout-v2", "checkout-v3"} {
+		wg.Go(func() {
+			_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: name}})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	phases := []string{h.get("checkout-v2").Status.Phase, h.get("checkout-v3").Status.Phase}
+	assert.ElementsMatch(t, []string{"Progressing", "Pending"}, phases)
+}
+
+// slowMetrics answers after a delay.
+type slowMetrics struct {
+	progressive.MetricSource
+	delay time.Duration
+}
+
+func (s slowMetrics) Query(ctx context.Context, q progressive.Query) (progressive.Result, error) {
+	time.Sleep(s.delay)
+	return s.MetricSource.Query(ctx, q)
 }
