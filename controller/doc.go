@@ -58,7 +58,10 @@
 // unfinished rollout holds does not start: its status says Pending with the
 // reason TargetBusy and the holder's id (from rollout.ErrTargetBusy), and
 // Start is tried again every Options.BusyRetry, so it starts once the holder
-// ends. A plan the runner rejects (a bad query, an invalid strategy) is
+// ends. The Reconciler makes one Start at a time: the runner's check for a
+// holder and its create are two steps, and two objects for one target
+// reconciled by two workers at once must not both pass the check (across
+// replicas, leader election leaves one Reconciler). A plan the runner rejects (a bad query, an invalid strategy) is
 // reported as Invalid and tried again only when the object changes.
 //
 // # Deleting an object
