@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,17 @@ func TestCRDValidates(t *testing.T) {
 	err = cl.Update(ctx, ok)
 	require.True(t, apierrors.IsInvalid(err), "%v", err)
 	assert.Contains(t, err.Error(), "the spec is immutable")
+}
+
+// --install-crd applies the embedded CRD over the one TestMain installed
+// (an update) and waits until it is Established.
+func TestInstallCRD(t *testing.T) {
+	t.Parallel()
+	e := env.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, installCRD(ctx, e.Config()))
+	_, rows, err := getTable(ctx, e.Clientset(), e.NewNamespace(t))
+	require.NoError(t, err)
+	assert.Empty(t, rows)
 }
