@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -143,4 +144,43 @@ func TestStoresDelete(t *testing.T) {
 			require.NoError(t, err, "the id is free again")
 		})
 	}
+}
+
+// slowQueries answers like the simulator, but slowly, as a real backend may
+// during Start's preflight.
+type slowQueries struct{ progressive.MetricSource }
+
+func (s slowQueries) Query(ctx context.Context, q progressive.Query) (progressive.Result, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.MetricSource.Query(ctx, q)
+}
+
+// Two Starts for one target at once in one process: exactly one starts, even
+// when both pass the first check while their preflight queries run.
+func TestConcurrentStartsForOneTarget(t *testing.T) {
+	w := newWorld(t)
+	w.metrics = slowQueries{w.env.Metrics}
+	r := w.runner()
+	ctx := context.Background()
+	errs := make(chan error, 2)
+	for _, v := range []string{"v2.0.0", "v2.0.1"} {
+		go func() {
+			_, err := r.Start(ctx, canaryOf(t, v))
+			errs <- err
+		}()
+	}
+	var started, busy int
+	for range 2 {
+		err := <-errs
+		switch {
+		case err == nil:
+			started++
+		case errors.Is(err, rollout.ErrTargetBusy):
+			busy++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	assert.Equal(t, 1, started)
+	assert.Equal(t, 1, busy)
 }

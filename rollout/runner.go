@@ -60,6 +60,8 @@ type Runner struct {
 
 	mu  sync.Mutex
 	ids map[string]*perID // rollouts in use in this process (perid.go)
+	// startMu makes Start's last target check and its create one step.
+	startMu sync.Mutex
 }
 
 // New checks the options and returns a runner.
@@ -164,12 +166,23 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 		UpdatedAt:     now,
 	}
 	st.decide(now, "start", fmt.Sprintf("plan validated and %d metric queries answered; starting %s", countChecks(plan), orDefault(plan.Strategy, "the plan")))
-	created, err := r.opts.Store.Create(ctx, st)
-	if err != nil {
-		if errors.Is(err, progressive.ErrConflict) {
-			return State{}, r.alreadyRan(ctx, plan.Name, err)
+	// Checked again, with the create, under startMu: two Starts for one target
+	// in this process would both pass the first check while their queries run.
+	// (Across processes the target's Lease keeps their drivers apart.)
+	r.startMu.Lock()
+	err := r.checkFree(ctx, plan)
+	var created State
+	if err == nil {
+		created, err = r.opts.Store.Create(ctx, st)
+		if err != nil && errors.Is(err, progressive.ErrConflict) {
+			err = r.alreadyRan(ctx, plan.Name, err)
+		} else if err != nil {
+			err = fmt.Errorf("rollout %s: %w", plan.Name, err)
 		}
-		return State{}, fmt.Errorf("rollout %s: %w", plan.Name, err)
+	}
+	r.startMu.Unlock()
+	if err != nil {
+		return State{}, err
 	}
 	r.emit(ctx, &created, Event{Type: EventStarted, Message: "rollout started: " + created.Plan.Release.String()})
 	r.emit(ctx, &created, Event{Type: EventStepStarted, Message: describeStep(created.Plan, created.Plan.Steps[0])})
