@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -538,6 +539,9 @@ func (p *canaryPhases) waitFor(ctx context.Context, name string, phases ...strin
 	}
 }
 
+// canaryNumber is the number in the names of several rollouts' objects.
+var canaryNumber = regexp.MustCompile(`podinfo-[0-9]+`)
+
 // failureReasons are Flagger's last Warning events of the failed Canaries
 // (why it rolled back: "failed checks threshold reached", "progress
 // deadline exceeded", ...), each distinct message once, with how many
@@ -575,6 +579,9 @@ func (f *FlaggerContender) failureReasons(ctx context.Context, st *livecanary.St
 			}
 		}
 		for _, m := range msgs {
+			// One line for every Canary that failed alike.
+			m = strings.ReplaceAll(m, "."+ns, "")
+			m = canaryNumber.ReplaceAllString(m, "podinfo-N")
 			if count[m] == 0 {
 				order = append(order, m)
 			}

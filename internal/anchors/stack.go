@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	istioshared "github.com/agentops/progressive/examples/istio-shared"
 	"github.com/agentops/progressive/internal/livecanary"
 	"github.com/agentops/progressive/internal/promtest"
@@ -109,6 +112,16 @@ func (a *Anchors) testenvOptions(ctx context.Context, opts StackOptions) (testen
 		return tenv, err
 	}
 	tenv.APIServerArgs = append(tenv.APIServerArgs, args...)
+	// A comparison seeds hundreds of Services (Flagger makes three per
+	// Canary) and pods: testenv's /24 of Service IPs and 110 pods a node
+	// run out within one -runs 3 comparison. The /16 keeps 10.0.0.1, the
+	// kubernetes Service's address, first.
+	tenv.APIServerArgs = append(tenv.APIServerArgs, "--service-cluster-ip-range=10.0.0.0/16")
+	tenv.NodeCapacity = corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("256"),
+		corev1.ResourceMemory: resource.MustParse("1Ti"),
+		corev1.ResourcePods:   resource.MustParse("2000"),
+	}
 	tenv.Logger = a.Log
 	// Flagger's primary, canary and Argo's ReplicaSets of 10 rollouts at
 	// once: kwok's fake nodes hold them all.
