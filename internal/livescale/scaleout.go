@@ -35,6 +35,9 @@ const (
 	DefaultReplicas  = 3
 	DefaultKillAfter = 0.3
 	DefaultResync    = 10 * time.Second
+	// DefaultClaimSpread spreads the replicas' first claims: see
+	// ScaleOutOptions.ClaimSpread.
+	DefaultClaimSpread = 5 * time.Second
 )
 
 // ScaleOutOptions configure RunScaleOut. Config, Kubeconfig, App and
@@ -58,6 +61,11 @@ type ScaleOutOptions struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Resync is the replicas' Manager resync. Default 10 s.
 	Resync time.Duration
+	// ClaimSpread is the longest a replica waits, at random, before it
+	// claims a rollout's Lease: a Lease goes to the first claimant, and
+	// without the spread the replica that lists the store first takes every
+	// rollout. Default 5 s; negative: none.
+	ClaimSpread time.Duration
 	// KillAfter is the share of all steps that must have completed before
 	// the replica holding the most rollouts is SIGKILLed. Default 0.3;
 	// negative: no kill.
@@ -88,6 +96,9 @@ func (o ScaleOutOptions) withDefaults() ScaleOutOptions {
 	}
 	if o.Resync <= 0 {
 		o.Resync = DefaultResync
+	}
+	if o.ClaimSpread == 0 {
+		o.ClaimSpread = DefaultClaimSpread
 	}
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = k8s.DefaultLeaseDuration
@@ -374,9 +385,9 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 		return rep, fmt.Errorf("livescale: %w", err)
 	}
 	rep.Setup = time.Since(setupStart)
-	rep.Settings = fmt.Sprintf("N=%d rollouts, P=%d replicas, %d+%d pods each, weights %d..%d, soak %s, lease %s/%s/%s, resync %s, kill after %.0f%% of the steps",
+	rep.Settings = fmt.Sprintf("N=%d rollouts, P=%d replicas, %d+%d pods each, weights %d..%d, soak %s, lease %s/%s/%s, resync %s, claims spread over %s, kill after %.0f%% of the steps",
 		o.N, o.P, DefaultStableReplicas, DefaultCanaryReplicas, DefaultStepWeight, DefaultMaxWeight, DefaultSoak,
-		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod, o.Resync, 100*o.KillAfter)
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod, o.Resync, max(o.ClaimSpread, 0), 100*o.KillAfter)
 	log.Info("livescale: scale-out: targets ready; starting rollouts", "settings", rep.Settings, "took", rep.Setup.Round(time.Millisecond))
 
 	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
@@ -533,7 +544,7 @@ func startReplica(o ScaleOutOptions, i int, ns string, live *liveView) (*replica
 	raw, err := json.Marshal(childConfig{
 		Index: i, Kubeconfig: o.Kubeconfig, Namespace: ns, Prometheus: o.Prometheus.URL,
 		LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.RetryPeriod,
-		Resync: o.Resync, StatsEvery: 2 * time.Second, LogLevel: o.ReplicaLogLevel,
+		Resync: o.Resync, ClaimSpread: o.ClaimSpread, StatsEvery: 2 * time.Second, LogLevel: o.ReplicaLogLevel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("livescale: replica %d: %w", i, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"sync"
@@ -39,6 +40,9 @@ type childConfig struct {
 	RenewDeadline time.Duration `json:"renewDeadline"`
 	RetryPeriod   time.Duration `json:"retryPeriod"`
 	Resync        time.Duration `json:"resync"`
+	// ClaimSpread is the longest a replica waits, at random, before it
+	// claims a rollout's Lease (ScaleOutOptions.ClaimSpread).
+	ClaimSpread time.Duration `json:"claimSpread"`
 	// StatsEvery is how often the replica reports its figures.
 	StatsEvery time.Duration `json:"statsEvery"`
 	LogLevel   slog.Level    `json:"logLevel"`
@@ -230,6 +234,13 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 		if err != nil || st.Phase.Terminal() {
 			return st, err
 		}
+		if cc.ClaimSpread > 0 {
+			// The Lease goes to the first claimant: without the spread, the
+			// replica that lists the store first takes every rollout.
+			if err := sleepCtx(ctx, rand.N(cc.ClaimSpread)); err != nil {
+				return st, err
+			}
+		}
 		lease, err := provider.Lease(st.Plan.Target, k8s.LeaseOptions{
 			Identity:      identity,
 			LeaseDuration: cc.LeaseDuration, RenewDeadline: cc.RenewDeadline, RetryPeriod: cc.RetryPeriod,
@@ -302,4 +313,16 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 	stats()
 	log.Info("scaleout replica stopped")
 	return runErr
+}
+
+// sleepCtx sleeps for d, or until ctx ends (returning its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

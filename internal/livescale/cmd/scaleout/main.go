@@ -19,6 +19,9 @@ import (
 	"os/signal"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/agentops/progressive/internal/livescale"
 	"github.com/agentops/progressive/internal/promtest"
 	"github.com/agentops/progressive/internal/testenv"
@@ -35,6 +38,7 @@ func main() {
 	flag.DurationVar(&o.RenewDeadline, "renew-deadline", 0, "Lease renew deadline (0: 10s)")
 	flag.DurationVar(&o.RetryPeriod, "retry-period", 0, "Lease retry period (0: 2s)")
 	flag.DurationVar(&o.Resync, "resync", livescale.DefaultResync, "the replicas' Manager resync")
+	flag.DurationVar(&o.ClaimSpread, "claim-spread", livescale.DefaultClaimSpread, "longest random wait before a replica claims a Lease (negative: none)")
 	flag.IntVar(&o.InconclusiveLimit, "inconclusive-limit", 10, "checks' inconclusive limit (0: their default)")
 	flag.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "bound on the rollouts")
 	flag.StringVar(&o.LogDir, "log-dir", "", "directory of the replicas' logs (default: a new temporary one)")
@@ -56,6 +60,15 @@ func main() {
 func run(ctx context.Context, o livescale.ScaleOutOptions) error {
 	start := time.Now()
 	opts := livescale.TestenvOptions()
+	// testenv's defaults (a /24 of Service IPs, three nodes of 110 pods)
+	// hold about a hundred targets: each has a Service and up to four pods.
+	opts.APIServerArgs = append(opts.APIServerArgs, "--service-cluster-ip-range=10.96.0.0/16")
+	pods := max(110, 2*o.N)
+	opts.NodeCapacity = corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("1000"),
+		corev1.ResourceMemory: resource.MustParse("4Ti"),
+		corev1.ResourcePods:   *resource.NewQuantity(int64(pods), resource.DecimalSI),
+	}
 	env, err := testenv.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
