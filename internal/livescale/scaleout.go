@@ -178,6 +178,8 @@ type ScaleOutReport struct {
 	// Decisions (decisionEvent).
 	CPU, CPUPerDecision time.Duration
 	Decisions           int64
+
+	killWanted bool
 }
 
 // replica is one child process and what it wrote.
@@ -233,6 +235,7 @@ type liveView struct {
 	rec         *Recorder
 	mu          sync.Mutex
 	completions int
+	succeeded   map[string]bool
 	owned       []map[string]bool
 }
 
@@ -244,9 +247,14 @@ func (v *liveView) see(l scaleLine) {
 			e.Routes = &progressive.Routes{CanaryWeight: *l.Weight}
 		}
 		v.rec.Observe(context.Background(), e)
-		if l.Type == rollout.EventStepCompleted {
+		switch l.Type {
+		case rollout.EventStepCompleted:
 			v.mu.Lock()
 			v.completions++
+			v.mu.Unlock()
+		case rollout.EventSucceeded, rollout.EventRollbackCompleted:
+			v.mu.Lock()
+			v.succeeded[l.Rollout] = true
 			v.mu.Unlock()
 		}
 	case lineOwn:
@@ -270,7 +278,7 @@ func (v *liveView) see(l scaleLine) {
 // ScaleOutReport.Violations). An error means the harness could not run.
 func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, error) {
 	o := opts.withDefaults()
-	rep := ScaleOutReport{N: o.N, P: o.P, Killed: -1}
+	rep := ScaleOutReport{N: o.N, P: o.P, Killed: -1, killWanted: o.KillAfter > 0}
 	if o.Config == nil || o.Kubeconfig == "" || o.App == nil || o.Prometheus == nil {
 		return rep, fmt.Errorf("livescale: scale-out: Config, Kubeconfig, App and Prometheus are required: %w", progressive.ErrInvalid)
 	}
@@ -341,7 +349,7 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 	if err != nil {
 		return rep, fmt.Errorf("livescale: prometheus source: %w", err)
 	}
-	live := &liveView{rec: NewRecorder(), owned: make([]map[string]bool, o.P)}
+	live := &liveView{rec: NewRecorder(), owned: make([]map[string]bool, o.P), succeeded: map[string]bool{}}
 	for i := range live.owned {
 		live.owned[i] = map[string]bool{}
 	}
@@ -434,7 +442,7 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 			}
 		}
 		live.mu.Lock()
-		done := live.completions
+		done, ends := live.completions, len(live.succeeded)
 		victim, most := -1, 0
 		for i, m := range live.owned {
 			if len(m) > most {
@@ -450,7 +458,10 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 			rep.Killed = victim
 			log.Info("livescale: scale-out: replica killed", "replica", victim, "holding", most, "stepsCompleted", done, "of", total)
 		}
-		if time.Since(lastList) < 2*time.Second {
+		// The store is listed when the replicas' events say every rollout
+		// ended, and otherwise every 30 s: a thousand states are tens of
+		// megabytes, a load the replicas would pay for.
+		if ends < o.N && time.Since(lastList) < 30*time.Second || time.Since(lastList) < 2*time.Second {
 			continue
 		}
 		lastList = time.Now()
@@ -464,8 +475,8 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 				terminal++
 			}
 		}
-		ended = terminal >= o.N && (rep.Killed >= 0 || o.KillAfter < 0)
-		log.Info("livescale: scale-out: progress", "ended", terminal, "n", o.N, "stepsCompleted", done)
+		ended = terminal >= o.N
+		log.Info("livescale: scale-out: progress", "ended", terminal, "n", o.N, "stepsCompleted", done, "of", total)
 	}
 	rep.Wall = time.Since(start)
 	for _, r := range reps {
@@ -726,6 +737,9 @@ func (rep *ScaleOutReport) check(lines [][]scaleLine, exits []time.Time, steps m
 				rep.violate("%s: step %d completed %d times", id, i, n)
 			}
 		}
+	}
+	if rep.Killed < 0 && rep.killWanted {
+		rep.violate("no replica was killed")
 	}
 	if rep.Killed >= 0 && len(rep.Resumes) == 0 {
 		rep.violate("the killed replica %d held no rollout", rep.Killed)
