@@ -566,8 +566,11 @@ func argoWorse(a, b string) bool {
 //     (rollout/analysis.go:379-385, rollout/trafficrouting.go:204-205);
 //     Inconclusive pauses it for a person (rollout/analysis.go:377-378).
 //
-// A measurement due at the instant the last pause ends is not taken: the
-// rollout is promoted first. Query duration, pod readiness and reconcile
+// A measurement due at the instant the last pause ends is taken before the
+// promotion: the background run is cancelled only once the rollout is fully
+// promoted (rollout/analysis.go:73-84), so its verdict can still abort it
+// (seen live: internal/anchors TestValidateArgoModelRegressionAtLastStep).
+// Query duration, pod readiness and reconcile
 // latency are taken to be zero.
 func ReplayArgo(cfg ArgoConfig, stream Stream) []Decision {
 	horizon := cfg.Horizon
@@ -623,7 +626,7 @@ func ReplayArgo(cfg ArgoConfig, stream Stream) []Decision {
 				due = r.next
 			}
 		}
-		if due < 0 || due >= promoteAt {
+		if due < 0 || due > promoteAt {
 			if promoteAt > horizon {
 				emitChanges(horizon)
 				return out

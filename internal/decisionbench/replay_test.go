@@ -159,7 +159,7 @@ func TestArgoHealthyRunsTheStepsAndPromotes(t *testing.T) {
 			assert.Equal(t, ArgoSuccessful, d.Phase)
 		}
 	}
-	assert.Equal(t, 2*30, n, "both metrics at 0, 1m, ..., 29m; the one due at 30m is not taken")
+	assert.Equal(t, 2*31, n, "both metrics at 0, 1m, ..., 30m: the one due when the last pause ends is taken before the promotion")
 }
 
 func TestArgoRetriesAnErrorAfterTenSecondsAndAbortsOnTheFifth(t *testing.T) {

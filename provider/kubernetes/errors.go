@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -43,7 +44,9 @@ func classify(err error, format string, args ...any) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", msg, err)
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), strings.Contains(err.Error(), "would exceed context deadline"):
+		// The second is client-go's rate limiter refusing to wait past the
+		// deadline: the same timeout, seen before it happens.
 		// A request that timed out (the client's timeout, or the caller's
 		// deadline, which the caller tells apart by its own ctx.Err()) may
 		// succeed when tried again.

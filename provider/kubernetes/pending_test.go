@@ -21,7 +21,6 @@ func TestRouterAnswersPendingInsteadOfWaiting(t *testing.T) {
 	ctx := context.Background()
 	seed(t, e.Clientset(), ns, "search", 4, "registry.example/search:v1")
 	opts := fastOptions()
-	opts.ReadyTimeout = 2 * time.Second
 	p := newProvider(t, e.Config(), opts)
 	tg := target(ns, "search")
 	rel := progressive.Release{Version: "v2", Image: "registry.example/search:v2-" + testenv.NeverReadyImageMarker}
@@ -34,7 +33,9 @@ func TestRouterAnswersPendingInsteadOfWaiting(t *testing.T) {
 		assert.Equal(t, opts.PollInterval, progressive.RetryAfter(err))
 	}
 
-	err := p.Router().SetRoutes(ctx, tg, progressive.WeightedRoutes(50))
+	short := opts
+	short.ReadyTimeout = 2 * time.Second
+	err := newProvider(t, e.Config(), short).Router().SetRoutes(ctx, tg, progressive.WeightedRoutes(50))
 	require.Error(t, err)
 	assert.False(t, progressive.IsPending(err), "a direct call waits and reports the timeout: %v", err)
 	assert.True(t, progressive.IsTransient(err), "%v", err)
