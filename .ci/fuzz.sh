@@ -27,10 +27,31 @@ targets=(
 )
 
 start=$(date +%s)
+# A failure that wrote no failing input and says "context deadline exceeded"
+# is the go command's coordinator timing out a slow worker on a loaded machine
+# (golang/go#48127), not a finding: that target runs once more. A real finding
+# always writes its input under testdata/fuzz and fails at once.
+fuzz_once() {
+  local pkg=$1 name=$2 out
+  out=$(mktemp)
+  if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$MINIMIZE" "$pkg" 2>&1 | tee "$out"; then
+    rm -f "$out"; return 0
+  fi
+  if ! grep -q "Failing input written" "$out" && grep -q "context deadline exceeded" "$out"; then
+    rm -f "$out"; return 2
+  fi
+  rm -f "$out"; return 1
+}
+
 for t in "${targets[@]}"; do
   read -r pkg name <<<"$t"
   echo "--- fuzz $pkg $name ($FUZZTIME)"
-  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$MINIMIZE" "$pkg"; then
+  rc=0; fuzz_once "$pkg" "$name" || rc=$?
+  if [ "$rc" = 2 ]; then
+    echo "--- fuzz $pkg $name: the coordinator timed out with no finding; once more"
+    rc=0; fuzz_once "$pkg" "$name" || rc=$?
+  fi
+  if [ "$rc" != 0 ]; then
     echo "FAIL: fuzz target $name in $pkg" >&2
     exit 1
   fi
