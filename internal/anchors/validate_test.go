@@ -61,45 +61,13 @@ func TestValidateFlaggerModel(t *testing.T) {
 // analysis every 10 s: promoted after 10..50%, the first measurements Error
 // (no 5xx series yet) but fewer than consecutiveErrorLimit 4 allows.
 func TestValidateArgoModel(t *testing.T) {
-	t.Parallel()
-	a := requireStack(t)
-	bin := argoBinary(t)
-	s := ArgoDefaults()
-	sc := Scenario{Name: "healthy", Canary: livecanary.Healthy}
-	cfg, err := ArgoModel(s)
-	require.NoError(t, err)
-	ds := decisionbench.ReplayArgo(cfg, ArgoStream(sc, cfg, s.Analysis.Interval))
-	model := ModelDecided(ds)
-	t.Logf("script: %s; model: Argo steps %v, startingStep %d, metric %s %s", scriptString(sc), cfg.Steps, cfg.StartingStep, cfg.Metrics[0], cfg.Metrics[0].SuccessCondition)
-	logDecisions(t, ds)
-
-	r := runContender(t, a, NewArgo(a, bin, s), sc)
-	live := RunDecided(r)
-	t.Logf("live:  %s", live)
-	t.Logf("model: %s", model)
-	assert.Equal(t, model, live, "the model's weights and outcome are the live Argo Rollouts'")
+	validateArgo(t, Scenario{Name: "healthy", Canary: livecanary.Healthy})
 }
 
 // TestValidateArgoModelRegression: healthy at 10%, 10% errors from the
 // moment the VirtualService shows 20%.
 func TestValidateArgoModelRegression(t *testing.T) {
-	t.Parallel()
-	a := requireStack(t)
-	bin := argoBinary(t)
-	s := ArgoDefaults()
-	sc := regressAt(20)
-	cfg, err := ArgoModel(s)
-	require.NoError(t, err)
-	ds := decisionbench.ReplayArgo(cfg, ArgoStream(sc, cfg, s.Analysis.Interval))
-	model := ModelDecided(ds)
-	t.Logf("script: %s; model: Argo steps %v, startingStep %d, metric %s %s", scriptString(sc), cfg.Steps, cfg.StartingStep, cfg.Metrics[0], cfg.Metrics[0].SuccessCondition)
-	logDecisions(t, ds)
-
-	r := runContender(t, a, NewArgo(a, bin, s), sc)
-	live := RunDecided(r)
-	t.Logf("live:  %s", live)
-	t.Logf("model: %s", model)
-	assert.Equal(t, model, live, "the model's weights and outcome are the live Argo Rollouts'")
+	validateArgo(t, regressAt(20))
 }
 
 // TestValidateArgoModelRegressionAtLastStep: healthy up to 40%, 10% errors
@@ -109,16 +77,21 @@ func TestValidateArgoModelRegression(t *testing.T) {
 // the rollout is fully promoted); the model once promoted first, and was
 // corrected after this test showed it (ReplayArgo's doc).
 func TestValidateArgoModelRegressionAtLastStep(t *testing.T) {
+	validateArgo(t, regressAt(50))
+}
+
+// validateArgo runs sc with Argo Rollouts' defaults live and replays the model
+// on the same script: the weights and outcome must be the same.
+func validateArgo(t *testing.T, sc Scenario) {
 	t.Parallel()
 	a := requireStack(t)
 	bin := argoBinary(t)
 	s := ArgoDefaults()
-	sc := regressAt(50)
 	cfg, err := ArgoModel(s)
 	require.NoError(t, err)
 	ds := decisionbench.ReplayArgo(cfg, ArgoStream(sc, cfg, s.Analysis.Interval))
 	model := ModelDecided(ds)
-	t.Logf("script: %s", scriptString(sc))
+	t.Logf("script: %s; model: Argo steps %v, startingStep %d, metric %s %s", scriptString(sc), cfg.Steps, cfg.StartingStep, cfg.Metrics[0], cfg.Metrics[0].SuccessCondition)
 	logDecisions(t, ds)
 
 	r := runContender(t, a, NewArgo(a, bin, s), sc)
@@ -126,7 +99,4 @@ func TestValidateArgoModelRegressionAtLastStep(t *testing.T) {
 	t.Logf("live:  %s", live)
 	t.Logf("model: %s", model)
 	assert.Equal(t, model, live, "the model's weights and outcome are the live Argo Rollouts'")
-	if model.Outcome != live.Outcome {
-		t.Logf("the model %s, the live Argo Rollouts %s", model.Outcome, live.Outcome)
-	}
 }
