@@ -25,9 +25,6 @@ type bad struct {
 	field string
 	// secrets must not appear in the message.
 	secrets []string
-	// bug, when set, says why this case fails today (a known defect, reported,
-	// kept failing until it is fixed).
-	bug string
 	// run calls the entry point; ctx ends at the case's deadline.
 	run func(ctx context.Context) error
 }
@@ -100,9 +97,6 @@ func refused(t *testing.T, c bad) {
 		}()
 		done <- outcome{err: c.run(ctx)}
 	}()
-	if c.bug != "" {
-		t.Logf("known defect: %s", c.bug)
-	}
 	var o outcome
 	select {
 	case o = <-done:
