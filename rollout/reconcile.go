@@ -166,6 +166,8 @@ func (x *exec) applyCommand(ctx context.Context) error {
 		if target != x.st.Step.Index {
 			x.st.Step = StepState{Index: target, StartedAt: x.now}
 		}
+	case CommandPromoteStep:
+		x.promoteStep(ctx, reason)
 	case CommandResume:
 		if x.st.Phase == PhaseHeld {
 			x.st.decide(x.now, "resume", "resumed by a person: "+reason)
@@ -177,6 +179,76 @@ func (x *exec) applyCommand(ctx context.Context) error {
 		return fmt.Errorf("rollout %s: unknown command %q: %w", x.st.ID, cmd.Kind, progressive.ErrInvalid)
 	}
 	return x.save(ctx)
+}
+
+// CommandPromoteStep ends the waiting step in flight and moves to the next one
+// (Runner.PromoteStep). It sits with the code that carries it out.
+const CommandPromoteStep CommandKind = "promote-step"
+
+// PromoteStep ends the step the rollout waits in (a pause, an analysis or an
+// approval gate, or the step of a held rollout) as if it had completed, and
+// moves to the next step; the steps after it run as planned, with their own
+// analysis. It is Argo Rollouts' `promote` without --full: a paused canary
+// advances exactly one step. Promote (Argo's `promote --full`) skips every
+// remaining step instead.
+//
+// A step that acts rather than waits (a deploy, a traffic or flag write, a
+// roll, a promotion) is not cut short: its pods or its read-back are what the
+// next step relies on, so PromoteStep refuses it with an error wrapping
+// progressive.ErrInvalid. Like every command it is stored with the state and
+// carried out by whichever process drives the rollout; if the rollout moved on
+// to an action step in the meantime, the command is recorded and ignored.
+func (r *Runner) PromoteStep(ctx context.Context, id, reason string) error {
+	st, err := r.opts.Store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("rollout %s: %s: %w", id, CommandPromoteStep, err)
+	}
+	if !st.Phase.Terminal() && st.Phase != PhaseRollingBack {
+		if step, ok := st.CurrentStep(); ok && !skippable(st, step) {
+			return fmt.Errorf("rollout %s: %s: step %d (%s) is an action under way, not a wait; only a pause, an analysis, an approval or a held step can be ended early: %w",
+				id, CommandPromoteStep, st.Step.Index+1, step.Kind(), progressive.ErrInvalid)
+		}
+	}
+	return r.command(ctx, id, CommandPromoteStep, reason)
+}
+
+// skippable reports whether PromoteStep may end step early: it only waits
+// (time, measurements or a person), or the rollout is held there.
+func skippable(st State, step progressive.Step) bool {
+	return st.Phase == PhaseHeld || step.Pause != nil || step.Analyze != nil || step.Approval != nil
+}
+
+// promoteStep carries out Runner.PromoteStep: the waiting step in flight ends
+// as if it had completed and the next one starts now. Nothing else is skipped.
+func (x *exec) promoteStep(ctx context.Context, reason string) {
+	st := x.st
+	step, ok := st.CurrentStep()
+	switch {
+	case st.Phase == PhaseRollingBack:
+		st.decide(x.now, "ignore", "promote-step requested during a rollback; the rollback continues")
+		return
+	case !ok:
+		return // every step completed; the next tick ends the rollout
+	case !skippable(*st, step):
+		// The rollout moved on between the command and now (PromoteStep checked
+		// the step it saw): an action is never cut short.
+		st.decide(x.now, "ignore", fmt.Sprintf("promote-step requested while step %d (%s) is under way; only a pause, an analysis, an approval or a held step ends early", st.Step.Index+1, step.Kind()))
+		return
+	}
+	next := st.Step.Index + 1
+	msg := fmt.Sprintf("manual promotion of one step (%s): step %d (%s) ended early", reason, st.Step.Index+1, step.Kind())
+	if next < len(st.Plan.Steps) {
+		msg += fmt.Sprintf("; step %d (%s) starts now", next+1, st.Plan.Steps[next].Kind())
+	}
+	st.decide(x.now, "promote-step", msg)
+	st.Record.Impact.StepsCompleted++
+	x.emit(ctx, Event{Type: EventStepCompleted, Message: "ended early by a person: " + describeStep(st.Plan, step)})
+	st.Phase = PhaseProgressing
+	st.HeldReason = ""
+	st.Step = StepState{Index: next, StartedAt: x.now}
+	if next < len(st.Plan.Steps) {
+		x.emit(ctx, Event{Type: EventStepStarted, Message: describeStep(st.Plan, st.Plan.Steps[next])})
+	}
 }
 
 // promotionIndex is the first promote step from the current one on, or the last step.
