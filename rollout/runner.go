@@ -47,6 +47,9 @@ type Options struct {
 	WebhookSecret []byte
 	// HTTPClient for webhooks. Default http.DefaultClient.
 	HTTPClient *http.Client
+	// Checklist gates Start for the plans it applies to (checklist.go).
+	// Default: none.
+	Checklist *Checklist
 }
 
 // Runner executes plans. One Runner serves many rollouts; each is driven by
@@ -76,6 +79,11 @@ func New(opts Options) (*Runner, error) {
 	}
 	if opts.RetryBackoff < 0 {
 		p.Add("RetryBackoff", opts.RetryBackoff.String(), "must not be negative (zero selects %s)", DefaultRetryBackoff)
+	}
+	if opts.Checklist != nil {
+		if err := opts.Checklist.Validate(); err != nil {
+			return nil, fmt.Errorf("rollout: options: %w", err)
+		}
 	}
 	if err := p.Err(); err != nil {
 		return nil, fmt.Errorf("rollout: options: %w", err)
@@ -155,6 +163,10 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 	if err := r.preflight(ctx, plan, stableVersion, now); err != nil {
 		return State{}, fmt.Errorf("rollout %s: preflight: %w", plan.Name, err)
 	}
+	checklist, err := r.gate(ctx, plan, now)
+	if err != nil {
+		return State{}, err
+	}
 	st := State{
 		ID:            plan.Name,
 		Plan:          plan,
@@ -165,12 +177,15 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 		StartedAt:     now,
 		UpdatedAt:     now,
 	}
+	for _, d := range checklist {
+		st.decide(d.Time, d.Action, d.Reason)
+	}
 	st.decide(now, "start", fmt.Sprintf("plan validated and %d metric queries answered; starting %s", countChecks(plan), orDefault(plan.Strategy, "the plan")))
 	// Checked again, with the create, under startMu: two Starts for one target
 	// in this process would both pass the first check while their queries run.
 	// (Across processes the target's Lease keeps their drivers apart.)
 	r.startMu.Lock()
-	err := r.checkFree(ctx, plan)
+	err = r.checkFree(ctx, plan)
 	var created State
 	if err == nil {
 		created, err = r.opts.Store.Create(ctx, st)
