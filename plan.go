@@ -69,6 +69,11 @@ type SetFlagStep struct {
 	Variation string  `json:"variation"`
 	Fallback  string  `json:"fallback"`
 	Percent   float64 `json:"percent"`
+	// Targets (context keys) and Segments (the store's segments) receive
+	// Variation whatever Percent says: a "these users first" stage. They need
+	// a store that is a FlagTargeter; a rollback removes what the step added.
+	Targets  []string `json:"targets,omitempty"`
+	Segments []string `json:"segments,omitempty"`
 }
 
 // PauseStep waits, with no analysis.

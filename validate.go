@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -137,6 +138,16 @@ func (v *stepValidator) step(path string, s Step) {
 			pr.Add(f+".fallback", nil, "must not be empty")
 		} else if sf.Fallback == sf.Variation {
 			pr.Add(f+".fallback", sf.Fallback, "must differ from variation")
+		}
+		for i, k := range sf.Targets {
+			if strings.TrimSpace(k) == "" {
+				pr.Add(fmt.Sprintf("%s.targets[%d]", f, i), k, "must not be empty: it is a context key (a user id)")
+			}
+		}
+		for i, seg := range sf.Segments {
+			if strings.TrimSpace(seg) == "" {
+				pr.Add(fmt.Sprintf("%s.segments[%d]", f, i), seg, "must not be empty: it names a segment of the flag store")
+			}
 		}
 		key := sf.Flag.String()
 		if prev, ok := v.flagPercent[key]; ok && sf.Percent <= prev && sf.Percent >= 0 {

@@ -205,6 +205,12 @@ func (r *Runner) rehearse(ctx context.Context, plan progressive.Plan, i int, s p
 		}
 		provider = store
 		f := s.SetFlag
+		if _, ok := store.(progressive.FlagTargeter); !ok && (len(f.Targets) > 0 || len(f.Segments) > 0) {
+			// Known without writing anything: the step would fail at once
+			// and roll back.
+			reh.Error = fmt.Sprintf("flag store %s cannot write targets or segment rules, which this step needs: %v", store.Name(), progressive.ErrUnsupported)
+			return reh
+		}
 		write = func() error {
 			return store.SetRollout(ctx, f.Flag, progressive.PercentRollout(f.Variation, f.Fallback, f.Percent))
 		}

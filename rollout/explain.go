@@ -103,6 +103,9 @@ func describeAction(plan progressive.Plan, s progressive.Step) string {
 		return fmt.Sprintf("scale the canary to %d pod(s)", s.Scale.Replicas)
 	case s.SetFlag != nil:
 		f := s.SetFlag
+		if who := describeTargets(*f); who != "" {
+			return fmt.Sprintf("serve flag %s variation %q to %s first, and to %g%% of everyone else (%q to the rest); a rollback removes these targets", f.Flag, f.Variation, who, f.Percent, f.Fallback)
+		}
 		return fmt.Sprintf("serve flag %s variation %q to %g%% of users (%q to the rest)", f.Flag, f.Variation, f.Percent, f.Fallback)
 	case s.Pause != nil:
 		return fmt.Sprintf("wait %s", formatDuration(s.Pause.Duration))
@@ -248,7 +251,7 @@ func rollbackRestores(plan progressive.Plan) []string {
 		case s.SetWeight != nil, s.SetRoutes != nil, s.Switch != nil:
 			traffic = append(traffic, "all traffic to stable in one write, read back")
 		case s.SetFlag != nil:
-			flags = append(flags, fmt.Sprintf("flag %s to 0%% in one write", s.SetFlag.Flag))
+			flags = append(flags, describeFlagRollback(plan, s.SetFlag.Flag))
 		case s.Roll != nil:
 			undo = append(undo, "the previous revision (rollout undo)")
 		case s.Deploy != nil:
@@ -260,6 +263,17 @@ func rollbackRestores(plan progressive.Plan) []string {
 		return []string{"nothing was changed"}
 	}
 	return out
+}
+
+// describeFlagRollback says how a rollback restores flag ref: one write to 0%,
+// after removing the targets a step of the plan added.
+func describeFlagRollback(plan progressive.Plan, ref progressive.FlagRef) string {
+	for _, s := range plan.Steps {
+		if s.SetFlag != nil && s.SetFlag.Flag == ref && (len(s.SetFlag.Targets) > 0 || len(s.SetFlag.Segments) > 0) {
+			return fmt.Sprintf("flag %s: the targets the rollout added removed, then 0%%", ref)
+		}
+	}
+	return fmt.Sprintf("flag %s to 0%% in one write", ref)
 }
 
 func dedupe(in []string) []string {

@@ -60,6 +60,11 @@ type FlagApplied struct {
 	// TurnedOn whether the rollout has turned it on since.
 	WasOn    bool `json:"wasOn"`
 	TurnedOn bool `json:"turnedOn,omitempty"`
+	// Targets and Segments are what the rollout's steps added to the flag's
+	// targeting (keys and segment rules that were not there before), stored
+	// before the write: a rollback removes exactly these.
+	Targets  []string `json:"targets,omitempty"`
+	Segments []string `json:"segments,omitempty"`
 }
 
 // Applied records what the rollout changed, which is exactly what rollback undoes.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -244,6 +246,11 @@ func (x *exec) setFlag(ctx context.Context, f progressive.SetFlagStep) (stepOutc
 			return stepOutcome{}, err
 		}
 	}
+	if len(f.Targets) > 0 || len(f.Segments) > 0 {
+		if err := x.setFlagTargets(ctx, store, idx, f); err != nil {
+			return stepOutcome{}, err
+		}
+	}
 	if err := store.SetRollout(ctx, f.Flag, progressive.PercentRollout(f.Variation, f.Fallback, f.Percent)); err != nil {
 		return stepOutcome{}, fmt.Errorf("set flag %s to %g%%: %w", f.Flag, f.Percent, err)
 	}
@@ -256,9 +263,146 @@ func (x *exec) setFlag(ctx context.Context, f progressive.SetFlagStep) (stepOutc
 	x.st.Applied.Flags[idx].Percent = f.Percent
 	x.st.Applied.MaxFlagPercent = math.Max(x.st.Applied.MaxFlagPercent, f.Percent)
 	msg := fmt.Sprintf("flag %s serves %q to %g%% of users", f.Flag, f.Variation, f.Percent)
+	if who := describeTargets(f); who != "" {
+		msg = fmt.Sprintf("flag %s serves %q to %s, and to %g%% of everyone else", f.Flag, f.Variation, who, f.Percent)
+	}
 	x.st.decide(x.now, "flag", msg)
 	x.emit(ctx, Event{Type: EventFlagChanged, Message: msg})
 	return finished, nil
+}
+
+// setFlagTargets makes the step's keys and segments receive its variation.
+// What is new to the flag is stored first (FlagApplied.Targets, .Segments),
+// so a rollback, even after a restart, removes exactly that and leaves any
+// targeting a person set before the rollout alone. Each write keeps what the
+// flag already has: targets are read, merged and written back, and the
+// segment rules go first, so that an older rule cannot shadow them.
+func (x *exec) setFlagTargets(ctx context.Context, store progressive.FlagStore, idx int, f progressive.SetFlagStep) error {
+	targeter, ok := store.(progressive.FlagTargeter)
+	if !ok {
+		return fmt.Errorf("flag %s: the step targets users or segments, but flag store %s cannot write targets: %w", f.Flag, store.Name(), progressive.ErrUnsupported)
+	}
+	flag, err := store.GetFlag(ctx, f.Flag)
+	if err != nil {
+		return fmt.Errorf("read flag %s: %w", f.Flag, err)
+	}
+	v, ok := flag.Variation(f.Variation)
+	if !ok {
+		return fmt.Errorf("flag %s has no variation %q: %w", f.Flag, f.Variation, progressive.ErrInvalid)
+	}
+	keys := targetKeys(flag, v)
+	rules := slices.Clone(flag.Rules)
+	a := &x.st.Applied.Flags[idx]
+	var newKeys, newSegments []string
+	for _, k := range f.Targets {
+		if !slices.Contains(keys, k) && !slices.Contains(a.Targets, k) {
+			newKeys = append(newKeys, k)
+		}
+	}
+	for _, seg := range f.Segments {
+		if !slices.ContainsFunc(rules, isSegmentRule(seg, v)) && !slices.Contains(a.Segments, seg) {
+			newSegments = append(newSegments, seg)
+		}
+	}
+	if len(newKeys) > 0 || len(newSegments) > 0 {
+		a.Targets = append(a.Targets, newKeys...)
+		a.Segments = append(a.Segments, newSegments...)
+		if err := x.save(ctx); err != nil {
+			return err
+		}
+	}
+	for _, k := range f.Targets {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	if err := targeter.SetTargets(ctx, f.Flag, v.ID, keys); err != nil {
+		return fmt.Errorf("target %d key(s) of flag %s: %w", len(keys), f.Flag, err)
+	}
+	var ours []progressive.FlagRule
+	for _, seg := range f.Segments {
+		if !slices.ContainsFunc(rules, isSegmentRule(seg, v)) {
+			ours = append(ours, progressive.FlagRule{Description: "progressive rollout " + x.st.ID + ": segment " + seg + " first", Segment: seg, Variation: v.ID})
+		}
+	}
+	if len(ours) > 0 {
+		if err := targeter.SetRules(ctx, f.Flag, append(ours, rules...)); err != nil {
+			return fmt.Errorf("serve flag %s to segment(s) %s: %w", f.Flag, strings.Join(f.Segments, ", "), err)
+		}
+	}
+	return nil
+}
+
+// clearFlagTargets removes the keys and segment rules the rollout added to a
+// flag (FlagApplied.Targets, .Segments); what was there before stays.
+func (x *exec) clearFlagTargets(ctx context.Context, store progressive.FlagStore, a *FlagApplied) error {
+	targeter, ok := store.(progressive.FlagTargeter)
+	if !ok {
+		return fmt.Errorf("flag %s: flag store %s cannot write targets: %w", a.Ref, store.Name(), progressive.ErrUnsupported)
+	}
+	flag, err := store.GetFlag(ctx, a.Ref)
+	if err != nil {
+		return fmt.Errorf("read flag %s: %w", a.Ref, err)
+	}
+	v, ok := flag.Variation(a.Variation)
+	if !ok {
+		return fmt.Errorf("flag %s has no variation %q: %w", a.Ref, a.Variation, progressive.ErrInvalid)
+	}
+	if len(a.Targets) > 0 {
+		keys := slices.DeleteFunc(targetKeys(flag, v), func(k string) bool { return slices.Contains(a.Targets, k) })
+		if err := targeter.SetTargets(ctx, a.Ref, v.ID, keys); err != nil {
+			return fmt.Errorf("remove the rollout's targets from flag %s: %w", a.Ref, err)
+		}
+	}
+	if len(a.Segments) > 0 {
+		rules := slices.DeleteFunc(slices.Clone(flag.Rules), func(r progressive.FlagRule) bool {
+			return slices.ContainsFunc(a.Segments, func(seg string) bool { return isSegmentRule(seg, v)(r) })
+		})
+		if len(rules) != len(flag.Rules) {
+			if err := targeter.SetRules(ctx, a.Ref, rules); err != nil {
+				return fmt.Errorf("remove the rollout's segment rules from flag %s: %w", a.Ref, err)
+			}
+		}
+	}
+	a.Targets, a.Segments = nil, nil
+	return nil
+}
+
+// targetKeys lists the keys flag targets to variation v.
+func targetKeys(flag progressive.Flag, v progressive.Variation) []string {
+	var keys []string
+	for _, t := range flag.Targets {
+		if t.Variation == v.ID || (v.Name != "" && t.Variation == v.Name) {
+			keys = append(keys, t.Keys...)
+		}
+	}
+	return keys
+}
+
+// isSegmentRule matches a rule that serves v to the members of segment and
+// nothing else: the rule a targeting step writes.
+func isSegmentRule(segment string, v progressive.Variation) func(progressive.FlagRule) bool {
+	return func(r progressive.FlagRule) bool {
+		return r.Segment == segment && len(r.Clauses) == 0 && r.Rollout == nil &&
+			(r.Variation == v.ID || (v.Name != "" && r.Variation == v.Name))
+	}
+}
+
+// describeTargets says who a targeting step serves first ("" when nobody).
+func describeTargets(f progressive.SetFlagStep) string {
+	var parts []string
+	if n := len(f.Targets); n > 0 {
+		shown := f.Targets[:min(n, 5)]
+		s := fmt.Sprintf("%d targeted user(s) (%s", n, strings.Join(shown, ", "))
+		if n > len(shown) {
+			s += ", ..."
+		}
+		parts = append(parts, s+")")
+	}
+	if len(f.Segments) > 0 {
+		parts = append(parts, "segment(s) "+strings.Join(f.Segments, ", "))
+	}
+	return strings.Join(parts, " and ")
 }
 
 func (x *exec) pause(d time.Duration) stepOutcome {

@@ -18,10 +18,23 @@ const DefaultFlagSoak = 24 * time.Hour
 var defaultFlagPercentages = []float64{1, 10, 50, 100}
 
 // FlagRollout releases code that is already deployed (behind a flag that is off)
-// by serving Variation to a growing share of users, analysing the checks for Soak
+// by serving Variation to a growing share of users, analyzing the checks for Soak
 // at each share.
 //
+//	[SetFlag{0%, Targets, Segments} -> Pause{TargetSoak} [-> Approval{TargetGate}]]
 //	(SetFlag{p} -> Analyze{Soak}) for each p < 100 -> SetFlag{100} [-> Analyze{Soak}]
+//
+// With Targets or Segments, named users (staff, a beta-testers segment) receive
+// Variation first, before any percentage, and keep it through the percentages.
+// That first stage is a soak without analysis, on purpose: a handful of users
+// makes too few requests for an error rate or a latency quantile to mean
+// anything, and checks that see no data never pass (an analysis there could only
+// end inconclusive and roll back). What the targeted users report is judged by a
+// person (TargetGate) or by time (TargetSoak); the percentage stages after it are
+// analyzed as usual. The store must be a progressive.FlagTargeter; a rollback
+// removes the keys and segment rules the rollout added, along with the
+// percentage; after a completed rollout they stay (they serve what everyone
+// gets).
 //
 // The last 100% is the release itself and is not soaked unless FullSoak asks for it.
 // Rollback is the runner's job and one write to the flag store: 0% of Variation,
@@ -39,6 +52,19 @@ type FlagRollout struct {
 	Percentages []float64 `json:"percentages,omitempty"`
 	// Soak is the analysis time at each percentage. Default 24h.
 	Soak time.Duration `json:"soak,omitempty"`
+	// Targets are context keys (user ids) that receive Variation first, before
+	// the first percentage. Optional.
+	Targets []string `json:"targets,omitempty"`
+	// Segments are segments of the flag store whose members receive Variation
+	// first, with Targets. Optional.
+	Segments []string `json:"segments,omitempty"`
+	// TargetSoak is how long the targeted users alone receive Variation before
+	// the first percentage (a soak without analysis; see the type's comment).
+	// Default: Soak. Used only with Targets or Segments.
+	TargetSoak time.Duration `json:"targetSoak,omitempty"`
+	// TargetGate, when set, names an approval gate after TargetSoak: a person
+	// says whether the targeted users' experience allows the percentages.
+	TargetGate string `json:"targetGate,omitempty"`
 	// FullSoak also soaks at 100%.
 	FullSoak bool `json:"fullSoak,omitempty"`
 	// Checks are measured during every soak. Required.
@@ -58,8 +84,14 @@ func (f FlagRollout) WithDefaults() FlagRollout {
 		f.Percentages = slices.Clone(defaultFlagPercentages)
 	}
 	f.Soak = orDuration(f.Soak, DefaultFlagSoak)
+	if f.targeted() {
+		f.TargetSoak = orDuration(f.TargetSoak, f.Soak)
+	}
 	return f
 }
+
+// targeted reports whether the rollout has a "these users first" stage.
+func (f FlagRollout) targeted() bool { return len(f.Targets) > 0 || len(f.Segments) > 0 }
 
 // Validate reports every problem of the options, under field paths such as
 // "flagRollout.percentages[2]".
@@ -94,6 +126,19 @@ func (f FlagRollout) validate(v *validator) {
 		v.add("percentages", fmt.Sprint(d.Percentages), "no percentage below 100 is left to analyse; add a smaller one or set fullSoak")
 	}
 	v.duration("soak", f.Soak)
+	v.keys("targets", f.Targets, "a context key (a user id)")
+	v.keys("segments", f.Segments, "the name of a segment of the flag store")
+	v.duration("targetSoak", f.TargetSoak)
+	if !f.targeted() {
+		if f.TargetSoak != 0 {
+			v.add("targetSoak", f.TargetSoak.String(), "is used only with targets or segments; set them or leave targetSoak unset")
+		}
+		if f.TargetGate != "" {
+			v.add("targetGate", f.TargetGate, "is used only with targets or segments; set them or leave targetGate unset")
+		}
+	} else if f.TargetGate != "" {
+		v.gate("targetGate", f.TargetGate)
+	}
 	v.policy(f.OnInconclusive)
 	v.checks(f.Checks, f.Hooks, true, "a flag rollout")
 }
@@ -113,6 +158,19 @@ func (f FlagRollout) Plan(target progressive.Target, release progressive.Release
 	if release.Version == "" {
 		p.Name = dnsLabel(target.Name, f.Flag.Key)
 	}
+	if d.targeted() {
+		// 0% of everyone else: a flag that was off is turned on for the
+		// targeted users only.
+		p.Steps = append(p.Steps,
+			progressive.Step{Name: "flag-targets", SetFlag: &progressive.SetFlagStep{
+				Flag: f.Flag, Variation: f.Variation, Fallback: f.Fallback, Percent: 0,
+				Targets: slices.Clone(f.Targets), Segments: slices.Clone(f.Segments),
+			}},
+			progressive.Step{Name: "soak-targets", Pause: &progressive.PauseStep{Duration: d.TargetSoak}})
+		if f.TargetGate != "" {
+			p.Steps = append(p.Steps, progressive.Step{Name: "approve-targets", Approval: &progressive.ApprovalStep{Gate: f.TargetGate}})
+		}
+	}
 	for _, pc := range d.Percentages {
 		p.Steps = append(p.Steps, progressive.Step{Name: "flag-" + pct(pc), SetFlag: &progressive.SetFlagStep{
 			Flag: f.Flag, Variation: f.Variation, Fallback: f.Fallback, Percent: pc,
@@ -122,12 +180,41 @@ func (f FlagRollout) Plan(target progressive.Target, release progressive.Release
 		}
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, "Flag rollout: flag %s serves %q to %s of users in turn, soaking %s with analysis at each share",
-		f.Flag, f.Variation, pcts(d.Percentages), dur(d.Soak))
+	fmt.Fprintf(&s, "Flag rollout: flag %s serves %q ", f.Flag, f.Variation)
+	if d.targeted() {
+		fmt.Fprintf(&s, "first to %s alone for %s without analysis (too few users for a meaningful measurement)", targetsPhrase(f.Targets, f.Segments), dur(d.TargetSoak))
+		if f.TargetGate != "" {
+			fmt.Fprintf(&s, " until gate %q approves", f.TargetGate)
+		}
+		s.WriteString(", then ")
+	}
+	fmt.Fprintf(&s, "to %s of users in turn, soaking %s with analysis at each share",
+		pcts(d.Percentages), dur(d.Soak))
 	if last := d.Percentages[len(d.Percentages)-1]; last == 100 && !d.FullSoak {
 		s.WriteString(" below 100%")
 	}
-	fmt.Fprintf(&s, "; %s.", rollbackClause(f.Checks, f.OnInconclusive, fmt.Sprintf("sets the flag back to 0%% (everyone on %q) in one write", f.Fallback)))
+	back := fmt.Sprintf("sets the flag back to 0%% (everyone on %q) in one write", f.Fallback)
+	if d.targeted() {
+		back = fmt.Sprintf("removes the targets it added and sets the flag back to 0%% (everyone on %q)", f.Fallback)
+	}
+	fmt.Fprintf(&s, "; %s.", rollbackClause(f.Checks, f.OnInconclusive, back))
 	p.Reason = s.String()
 	return finish(p)
+}
+
+// targetsPhrase names who a targeting stage serves, briefly.
+func targetsPhrase(keys, segments []string) string {
+	var parts []string
+	switch n := len(keys); {
+	case n == 1:
+		parts = append(parts, "user "+keys[0])
+	case n > 1 && n <= 3:
+		parts = append(parts, "users "+strings.Join(keys, ", "))
+	case n > 3:
+		parts = append(parts, fmt.Sprintf("%d targeted users", n))
+	}
+	if len(segments) > 0 {
+		parts = append(parts, "segment(s) "+strings.Join(segments, ", "))
+	}
+	return strings.Join(parts, " and ")
 }

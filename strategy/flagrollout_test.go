@@ -115,3 +115,52 @@ func TestFlagRolloutInvalid(t *testing.T) {
 			fields: map[string]any{"flagRollout.soak": "-1h0m0s"}},
 	})
 }
+
+func TestFlagRolloutTargetsFirst(t *testing.T) {
+	f := strategy.FlagRollout{Flag: gatewayFlag, Variation: "on", Fallback: "off", Checks: checks,
+		Targets: []string{"alice", "bob"}, Segments: []string{"beta-testers"}, TargetGate: "targets-ok", Percentages: []float64{10, 100}, Soak: time.Hour}
+	p, err := f.Plan(target, progressive.Release{})
+	require.NoError(t, err)
+	require.NoError(t, p.Validate())
+	kinds := make([]progressive.StepKind, 0, len(p.Steps))
+	for _, s := range p.Steps {
+		kinds = append(kinds, s.Kind())
+	}
+	assert.Equal(t, []progressive.StepKind{F, progressive.KindPause, progressive.KindApproval, F, A, F}, kinds,
+		"the targeted stage is a soak without analysis (no data from a handful of users), then a gate")
+	first := p.Steps[0].SetFlag
+	assert.Equal(t, 0.0, first.Percent)
+	assert.Equal(t, []string{"alice", "bob"}, first.Targets)
+	assert.Equal(t, []string{"beta-testers"}, first.Segments)
+	assert.Equal(t, time.Hour, p.Steps[1].Pause.Duration, "TargetSoak defaults to Soak")
+	assert.Equal(t, "targets-ok", p.Steps[2].Approval.Gate)
+	assert.Contains(t, p.Reason, "first to users alice, bob and segment(s) beta-testers alone for 1h without analysis")
+	assert.Contains(t, p.Reason, "removes the targets it added")
+}
+
+func TestFlagRolloutTargetsValidation(t *testing.T) {
+	base := strategy.FlagRollout{Flag: gatewayFlag, Variation: "on", Fallback: "off", Checks: checks}
+	cases := []struct {
+		name   string
+		change func(*strategy.FlagRollout)
+		field  string
+		value  string
+	}{
+		{"empty key", func(f *strategy.FlagRollout) { f.Targets = []string{"alice", " "} }, "flagRollout.targets[1]", `" "`},
+		{"duplicate key", func(f *strategy.FlagRollout) { f.Targets = []string{"alice", "alice"} }, "flagRollout.targets[1]", "alice"},
+		{"empty segment", func(f *strategy.FlagRollout) { f.Segments = []string{""} }, "flagRollout.segments[0]", `""`},
+		{"soak without targets", func(f *strategy.FlagRollout) { f.TargetSoak = time.Hour }, "flagRollout.targetSoak", "1h0m0s"},
+		{"gate without targets", func(f *strategy.FlagRollout) { f.TargetGate = "ok" }, "flagRollout.targetGate", "ok"},
+		{"negative soak", func(f *strategy.FlagRollout) { f.Targets = []string{"a"}; f.TargetSoak = -time.Hour }, "flagRollout.targetSoak", "-1h0m0s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := base
+			c.change(&f)
+			err := f.Validate()
+			require.ErrorIs(t, err, progressive.ErrInvalid)
+			assert.Contains(t, err.Error(), c.field)
+			assert.Contains(t, err.Error(), c.value)
+		})
+	}
+}

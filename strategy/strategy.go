@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/agentops/progressive"
 )
@@ -251,6 +252,24 @@ func (v *validator) percents(field string, ps []float64) {
 		if !math.IsNaN(p) && p > prev {
 			prev = p
 		}
+	}
+}
+
+// keys validates a list of names (context keys, segments): none empty, none
+// listed twice, each within the root vocabulary's name limits.
+func (v *validator) keys(field string, keys []string, what string) {
+	seen := map[string]bool{}
+	for i, k := range keys {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case strings.TrimSpace(k) == "":
+			v.add(f, k, "must not be empty: it is %s", what)
+		case seen[k]:
+			v.add(f, k, "is listed twice")
+		case len(k) > 253 || strings.ContainsFunc(k, unicode.IsControl):
+			v.add(f, k, "must be at most 253 bytes without control characters")
+		}
+		seen[k] = true
 	}
 }
 
