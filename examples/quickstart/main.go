@@ -1,13 +1,16 @@
 // Command quickstart rehearses two canary rollouts of payment-service in the
 // simulator, with no infrastructure: the first is healthy and gets promoted, the
 // second regresses at 50% of traffic and is rolled back automatically. An hour of
-// rollout runs in virtual time; the program prints a progress line per step and
-// the decision records at the end.
+// rollout runs in virtual time; the library's progress printer (rollout/progress)
+// shows each step, the canary's weight and every check against its threshold,
+// and the program prints the decision records at the end and draws each as an
+// HTML timeline (rollout/timeline).
 //
 //	go run ./examples/quickstart
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -19,9 +22,10 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
-	"github.com/agentops/progressive/analysis"
 	"github.com/agentops/progressive/provider/sim"
 	"github.com/agentops/progressive/rollout"
+	"github.com/agentops/progressive/rollout/progress"
+	"github.com/agentops/progressive/rollout/timeline"
 	"github.com/agentops/progressive/strategy"
 	testingclock "k8s.io/utils/clock/testing"
 )
@@ -29,8 +33,9 @@ import (
 func main() {
 	pace := flag.Duration("pace", 40*time.Millisecond, "real time between progress lines (0 for as fast as possible)")
 	recordsDir := flag.String("records", "", "directory to write the decision records to as JSON (optional)")
+	timelineDir := flag.String("timeline", filepath.Join(os.TempDir(), "progressive-quickstart"), "directory to write each record's HTML timeline to (empty for none)")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *pace, *recordsDir); err != nil {
+	if err := run(context.Background(), os.Stdout, *pace, *recordsDir, *timelineDir); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
@@ -48,7 +53,7 @@ func checks() []progressive.Check {
 	}
 }
 
-func run(ctx context.Context, out io.Writer, pace time.Duration, recordsDir string) error {
+func run(ctx context.Context, out io.Writer, pace time.Duration, recordsDir, timelineDir string) error {
 	start := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	clk := testingclock.NewFakeClock(start)
 	env := sim.New(sim.Options{Clock: clk, Seed: 42})
@@ -58,6 +63,14 @@ func run(ctx context.Context, out io.Writer, pace time.Duration, recordsDir stri
 	if err := env.Workload.AddService(service, sim.ServiceSpec{Replicas: 10, Version: "v1.9.0", Image: "registry.example.com/payment-service:v1.9.0"}); err != nil {
 		return err
 	}
+	printer, err := progress.New(progress.Options{
+		Out:        out,
+		TimeFormat: "15:04",
+		Units:      map[string]string{"error-rate": "%", "cpu": "%", "latency-p95": "ms"},
+	})
+	if err != nil {
+		return err
+	}
 	runner, err := rollout.New(rollout.Options{
 		Providers: rollout.Providers{
 			Routers:   []progressive.TrafficRouter{env.Router},
@@ -65,7 +78,7 @@ func run(ctx context.Context, out io.Writer, pace time.Duration, recordsDir stri
 			Workloads: []progressive.Workload{env.Workload},
 		},
 		Clock:     clk,
-		Observers: []rollout.Observer{&progress{out: out, pace: pace}},
+		Observers: []rollout.Observer{printer, paced(pace)},
 	})
 	if err != nil {
 		return err
@@ -124,73 +137,50 @@ func run(ctx context.Context, out io.Writer, pace time.Duration, recordsDir stri
 		}
 		fmt.Fprintf(out, "\nDecision records written to %s\n", recordsDir)
 	}
-	return nil
-}
-
-// progress prints one line per step and per analysis tick worth showing.
-type progress struct {
-	out    io.Writer
-	pace   time.Duration
-	weight float64
-	ticks  int
-}
-
-func (p *progress) Observe(_ context.Context, e rollout.Event) {
-	clock := e.Time.Format("15:04")
-	switch e.Type {
-	case rollout.EventRoutesChanged:
-		p.weight = e.Routes.CanaryWeight
-		p.ticks = 0
-		p.line("%s  traffic   canary %5.1f%%  %s", clock, p.weight, e.Message)
-	case rollout.EventMeasured:
-		p.ticks++
-		interesting := e.Verdict != analysis.VerdictRunning
-		var parts []string
-		for _, m := range e.Measurements {
-			parts = append(parts, fmt.Sprintf("%s %s", m.Check, formatValue(m)))
-			interesting = interesting || m.Outcome != analysis.OutcomePass
+	if timelineDir != "" {
+		paths, err := writeTimelines(timelineDir, records)
+		if err != nil {
+			return err
 		}
-		if interesting || p.ticks%5 == 1 {
-			p.line("%s  analyse   canary %5.1f%%  %-62s -> %s", clock, p.weight, strings.Join(parts, "  "), e.Verdict)
+		fmt.Fprintf(out, "\nTimelines (open in a browser):\n")
+		for _, p := range paths {
+			fmt.Fprintf(out, "  file://%s\n", filepath.ToSlash(p))
 		}
-	case rollout.EventStepStarted:
-		if strings.HasPrefix(e.Message, "send") || strings.HasPrefix(e.Message, "analyze") {
-			return // the traffic and analysis lines say it
+	}
+	return printer.Err()
+}
+
+// paced slows the virtual hour down to a few seconds of real time, so the
+// progress can be followed as it happens; 0 runs flat out.
+func paced(pace time.Duration) rollout.Observer {
+	return rollout.ObserverFunc(func(_ context.Context, e rollout.Event) {
+		if pace > 0 && (e.Type == rollout.EventMeasured || e.Type == rollout.EventRoutesChanged) {
+			time.Sleep(pace)
 		}
-		p.line("%s  step %-4d %s", clock, e.Step+1, firstClause(e.Message))
-	case rollout.EventRollbackStarted:
-		p.line("%s  ROLLBACK  %s", clock, e.Message)
-	case rollout.EventRollbackCompleted, rollout.EventSucceeded:
-		p.line("%s  %-9s %s", clock, strings.ToUpper(string(e.Phase)), e.Message)
-	}
+	})
 }
 
-func (p *progress) line(format string, args ...any) {
-	fmt.Fprintf(p.out, format+"\n", args...)
-	if p.pace > 0 {
-		time.Sleep(p.pace)
+// writeTimelines draws each record as a self-contained HTML page.
+func writeTimelines(dir string, records []rollout.DecisionRecord) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
-}
-
-func firstClause(s string) string {
-	if i := strings.Index(s, ", "); i > 0 {
-		return s[:i]
+	var paths []string
+	for _, r := range records {
+		var b bytes.Buffer
+		if err := timeline.HTML(&b, r, timeline.Options{}); err != nil {
+			return nil, err
+		}
+		p, err := filepath.Abs(filepath.Join(dir, r.ID+".html"))
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
 	}
-	return s
-}
-
-func formatValue(m analysis.Measurement) string {
-	mark := ""
-	if m.Outcome == analysis.OutcomeFail {
-		mark = "!"
-	}
-	switch m.Check {
-	case "error-rate", "cpu":
-		return fmt.Sprintf("%5.2f%%%s", m.Value, mark)
-	case "latency-p95":
-		return fmt.Sprintf("%4.0fms%s", m.Value, mark)
-	}
-	return fmt.Sprintf("%.4g%s", m.Value, mark)
+	return paths, nil
 }
 
 func printRecord(out io.Writer, rec rollout.DecisionRecord) {

@@ -95,7 +95,7 @@ type state struct {
 
 // minRedraw bounds how often the live line is redrawn: faster than a person
 // reads only costs terminal time.
-const minRedraw = 100 * time.Millisecond
+const minRedraw = 50 * time.Millisecond
 
 // New returns a Printer, or an error wrapping progressive.ErrInvalid for
 // options that make no sense.
@@ -171,8 +171,11 @@ func (p *Printer) Observe(_ context.Context, e rollout.Event) {
 
 	switch e.Type {
 	case rollout.EventStepStarted:
-		st.step, st.stepStart, st.ticks, st.waiting = e.Step, e.Time, 0, ""
+		st.step, st.stepStart, st.ticks, st.waiting, st.verdict = e.Step, e.Time, 0, "", ""
 		st.stepLength = stepLength(e.Message)
+		// The last step's measurements are stale now: the status line goes
+		// until the new step measures something.
+		p.status = ""
 		p.line(at, fmt.Sprintf("step %d", e.Step+1), headline(e.Message), "")
 	case rollout.EventRoutesChanged:
 		if e.Routes != nil {
@@ -235,6 +238,10 @@ func (p *Printer) measured(st *state, at string, e rollout.Event) {
 	}
 	text := fmt.Sprintf("%s%s  -> %s", p.weightText(st), strings.Join(parts, "  "), p.paint(verdict, colour))
 	if p.live {
+		if e.Verdict != analysis.VerdictRunning {
+			// The analysis is over: its line stays, its status goes.
+			p.status = ""
+		}
 		if interesting {
 			p.line(at, "analyse", text, "")
 			return
@@ -359,8 +366,11 @@ func number(v float64) string {
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	case a >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 1:
+	case a >= 0.01:
+		// Two decimals keep a column of rates aligned and readable.
 		return strconv.FormatFloat(v, 'f', 2, 64)
+	case a == 0:
+		return "0"
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
