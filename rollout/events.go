@@ -42,6 +42,22 @@ type Event struct {
 	// Measurements and Verdict are set on measured.
 	Measurements []analysis.Measurement `json:"measurements,omitempty"`
 	Verdict      analysis.Verdict       `json:"verdict,omitempty"`
+	// Target and Release are the rollout's, on every event, so that an
+	// observer can label, trace or record on the target without loading the
+	// state.
+	Target  progressive.Target  `json:"target,omitzero"`
+	Release progressive.Release `json:"release,omitzero"`
+	// Checks are the checks of the analysis on measured events: the
+	// thresholds the measurements were judged against.
+	Checks []progressive.Check `json:"-"`
+	// Err is the error behind an error event, or behind a rollback-started
+	// event when a failed step caused the rollback, so that an observer can tell
+	// its kind (progressive.ErrTransient, ErrInvalid, ...) without parsing
+	// Message. Nil on every other event.
+	Err error `json:"-"`
+	// Impact is the decision record's impact on the events that end a rollout
+	// (succeeded, rollback-completed): durations, time to detect and recover.
+	Impact *Impact `json:"impact,omitempty"`
 }
 
 // Observer receives events synchronously, in order; it must return quickly.

@@ -374,13 +374,13 @@ func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error)
 		if serr := x.save(ctx); serr != nil {
 			return 0, serr
 		}
-		x.emit(ctx, Event{Type: EventError, Message: err.Error()})
+		x.emit(ctx, Event{Type: EventError, Message: err.Error(), Err: err})
 		return wait, nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 		return 0, err
 	}
-	x.startRollback(ctx, fmt.Sprintf("%s failed: %v", label, err), rollbackInfo{})
+	x.startRollback(ctx, fmt.Sprintf("%s failed: %v", label, err), rollbackInfo{err: err})
 	return 0, x.save(ctx)
 }
 

@@ -17,6 +17,9 @@ type rollbackInfo struct {
 	manual, abort bool
 	// lastGood is the earliest the problem can have started (zero when unknown).
 	lastGood time.Time
+	// err is the step's error when a failed step caused the rollback (for
+	// observers counting errors by kind).
+	err error
 }
 
 // Rollback actions, in the order they run. Traffic goes first: it is the one
@@ -42,7 +45,7 @@ func (x *exec) startRollback(ctx context.Context, reason string, info rollbackIn
 		st.Record.Impact.LastGoodAt = info.lastGood
 	}
 	st.Record.Impact.DetectedAt = x.now
-	x.emit(ctx, Event{Type: EventRollbackStarted, Message: reason})
+	x.emit(ctx, Event{Type: EventRollbackStarted, Message: reason, Err: info.err})
 }
 
 // rollback applies the remaining rollback actions, each recorded as done once it
@@ -71,7 +74,7 @@ func (x *exec) rollback(ctx context.Context) (time.Duration, error) {
 			if serr := x.save(ctx); serr != nil {
 				return 0, serr
 			}
-			x.emit(ctx, Event{Type: EventError, Message: err.Error()})
+			x.emit(ctx, Event{Type: EventError, Message: err.Error(), Err: err})
 			return wait, nil
 		}
 		rb.Done = append(rb.Done, action)
@@ -129,14 +132,6 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 		for i, f := range st.Applied.Flags {
 			if f.Percent == 0 {
 				continue
-			}
-			if len(f.Targets) > 0 || len(f.Segments) > 0 {
-				// Targeted users are served the variation whatever the
-				// percentage: they go back first, each flag in its own writes.
-				if err := x.clearFlagTargets(ctx, store, &st.Applied.Flags[i]); err != nil {
-					return err
-				}
-				x.emit(ctx, Event{Type: EventFlagChanged, Message: fmt.Sprintf("flag %s: the rollout's targets removed", f.Ref)})
 			}
 			if err := store.SetRollout(ctx, f.Ref, progressive.PercentRollout(f.Variation, f.Fallback, 0)); err != nil {
 				return fmt.Errorf("flag %s back to 0%%: %w", f.Ref, err)

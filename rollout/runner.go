@@ -589,8 +589,17 @@ func (r *Runner) emit(ctx context.Context, st *State, e Event) {
 	if e.Step == 0 {
 		e.Step = st.Step.Index
 	}
-	if step, ok := st.CurrentStep(); ok && e.StepKind == "" {
+	step, ok := st.CurrentStep()
+	if ok && e.StepKind == "" {
 		e.StepKind = step.Kind()
+	}
+	e.Target, e.Release = st.Plan.Target, st.Plan.Release
+	if e.Type == EventMeasured && ok && step.Analyze != nil && e.Checks == nil {
+		e.Checks = st.Plan.ChecksFor(*step.Analyze)
+	}
+	if st.Phase.Terminal() && (e.Type == EventSucceeded || e.Type == EventRollbackCompleted) {
+		impact := st.Record.Impact
+		e.Impact = &impact
 	}
 	for _, o := range r.opts.Observers {
 		o.Observe(ctx, e)
