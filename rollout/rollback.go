@@ -133,6 +133,14 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 			if f.Percent == 0 {
 				continue
 			}
+			if len(f.Targets) > 0 || len(f.Segments) > 0 {
+				// Targeted users are served the variation whatever the
+				// percentage: they go back first, each flag in its own writes.
+				if err := x.clearFlagTargets(ctx, store, &st.Applied.Flags[i]); err != nil {
+					return err
+				}
+				x.emit(ctx, Event{Type: EventFlagChanged, Message: fmt.Sprintf("flag %s: the rollout's targets removed", f.Ref)})
+			}
 			if err := store.SetRollout(ctx, f.Ref, progressive.PercentRollout(f.Variation, f.Fallback, 0)); err != nil {
 				return fmt.Errorf("flag %s back to 0%%: %w", f.Ref, err)
 			}
