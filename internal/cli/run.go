@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/rollout"
 )
@@ -70,7 +72,8 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		return err
 	}
 	opts := s.runnerOptions(rollout.Providers{}, store)
-	var view *progressView
+	var clk clock.PassiveClock = clock.RealClock{}
+	pace := time.Duration(0)
 	if f.sim {
 		w, err := a.newSimWorld(ctx, &plan, sf)
 		if err != nil {
@@ -81,7 +84,7 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		if w.observer != nil {
 			opts.Observers = append(opts.Observers, w.observer)
 		}
-		view = newProgressView(a.Stdout, a.Terminal(), plan, sf.pace)
+		clk, pace = w.clock, sf.pace
 	} else {
 		ps, err := s.providers(ctx, &plan, false)
 		if err != nil {
@@ -94,7 +97,10 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 			return rollout.ApprovalPending, "", nil
 		})
 		opts.Providers = ps
-		view = newProgressView(a.Stdout, a.Terminal(), plan, 0)
+	}
+	view, err := a.progressObserver(clk, pace)
+	if err != nil {
+		return err
 	}
 	opts.Observers = append(opts.Observers, view)
 	runner, err := rollout.New(opts)
@@ -170,7 +176,7 @@ func (a *App) drive(ctx, runCtx context.Context, runner *rollout.Runner, id stri
 
 func printOutcome(a *App, st rollout.State, rec rollout.DecisionRecord) {
 	im := rec.Impact
-	fmt.Fprintf(a.Stdout, "\nrollout %s %s after %s; the new version took up to %g%% of the traffic\n", st.ID, im.Outcome, time.Duration(im.Duration), im.MaxCanaryWeight)
+	fmt.Fprintf(a.Stdout, "\nrollout %s %s after %s; the new version took up to %g%% of the traffic\n", st.ID, im.Outcome, time.Duration(im.Duration), maxShare(rec))
 	if st.Rollback != nil {
 		fmt.Fprintf(a.Stdout, "reason: %s\n", st.Rollback.Reason)
 	}

@@ -69,6 +69,32 @@ type simWorld struct {
 	// observer injects the fault once the new version reaches its share.
 	observer rollout.Observer
 	stop     func()
+	// rolling: the plan updates the workload in place (see wholeService).
+	rolling bool
+}
+
+func isRolling(plan progressive.Plan) bool {
+	for _, st := range plan.Steps {
+		if st.Roll != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// wholeService answers every query for the service as a whole. The
+// simulator counts the pods a rolling update replaced in place as the
+// stable Deployment's and has no canary side to measure, while the checks
+// of an update in place ask for the new version (role canary): without this
+// every measurement of a rolling rehearsal would be "no data" and end
+// inconclusive.
+type wholeService struct{ m *sim.Metrics }
+
+func (w wholeService) Name() string { return w.m.Name() }
+
+func (w wholeService) Query(ctx context.Context, q progressive.Query) (progressive.Result, error) {
+	q.Role = progressive.Stable
+	return w.m.Query(ctx, q)
 }
 
 // newSimWorld seeds the simulator for plan and rewrites the plan's webhooks
@@ -131,9 +157,14 @@ func (a *App) newSimWorld(ctx context.Context, plan *progressive.Plan, sf *simFl
 			hooks[h.Hook.Name] = quiet
 		}
 	}
+	var metrics progressive.MetricSource = env.Metrics
+	if isRolling(*plan) {
+		w.rolling = true
+		metrics = wholeService{env.Metrics}
+	}
 	w.providers = rollout.Providers{
 		Routers:   []progressive.TrafficRouter{env.Router},
-		Metrics:   []progressive.MetricSource{env.Metrics},
+		Metrics:   []progressive.MetricSource{metrics},
 		Workloads: []progressive.Workload{env.Workload},
 		Flags:     []progressive.FlagStore{env.Flags},
 		Hooks:     hooks,
@@ -199,6 +230,8 @@ func (w *simWorld) faultInjector(plan progressive.Plan, sf *simFlags) rollout.Ob
 		case e.Type == rollout.EventStepStarted:
 			if st, ok := stepAt(plan, e.Step); ok && st.SetFlag != nil {
 				share = st.SetFlag.Percent
+			} else if ok && st.Roll != nil {
+				share = 100 * float64(st.Roll.Updated) / float64(simReplicas(plan))
 			}
 		}
 		if share >= sf.faultAt {
@@ -217,6 +250,9 @@ func stepAt(plan progressive.Plan, i int) (progressive.Step, bool) {
 
 func (w *simWorld) inject(plan progressive.Plan, fault string) error {
 	inc := sim.Incident{Target: plan.Target, Role: progressive.Canary, Start: w.clock.Now()}
+	if w.rolling {
+		inc.Role = "" // the whole service is measured (wholeService)
+	}
 	switch fault {
 	case "errors":
 		inc.Kind, inc.Value = sim.ErrorRateSet, 5
