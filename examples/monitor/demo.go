@@ -72,6 +72,10 @@ func demo(ctx context.Context, out io.Writer, cfg config) int {
 	}
 	var mu sync.Mutex
 	var onMeasured func(rollout.Event)
+	printer, err := newPrinter(out)
+	if err != nil {
+		return fail(err)
+	}
 	runner, err := rollout.New(rollout.Options{
 		Providers: rollout.Providers{
 			Routers:   []progressive.TrafficRouter{env.Router},
@@ -80,7 +84,7 @@ func demo(ctx context.Context, out io.Writer, cfg config) int {
 		},
 		PollInterval: 250 * time.Millisecond,
 		Logger:       slog.New(slog.DiscardHandler),
-		Observers: []rollout.Observer{&progress{out: out}, rollout.ObserverFunc(func(_ context.Context, e rollout.Event) {
+		Observers: []rollout.Observer{printer, rollout.ObserverFunc(func(_ context.Context, e rollout.Event) {
 			mu.Lock()
 			f := onMeasured
 			mu.Unlock()

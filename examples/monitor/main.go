@@ -8,7 +8,8 @@
 //	go run ./examples/monitor -prometheus http://prometheus.monitoring:9090 \
 //		-namespace production -service payment-service -version v2.0.0
 //
-// It prints a line per measurement and the decision record, and exits with status
+// It prints every measurement against its threshold (rollout/progress: a line
+// each, or a live status line on a terminal) and the decision record, and exits with status
 // 0 when every check passed by the end of -duration (default 15m, the seed's
 // "Monitor 15 min"), 1 when the analysis failed or could not conclude (the
 // rollout runner's rollback: recommend a rollback), and 2 on a configuration error
@@ -56,6 +57,7 @@ import (
 	"github.com/agentops/progressive/metrics"
 	"github.com/agentops/progressive/provider/prometheus"
 	"github.com/agentops/progressive/rollout"
+	"github.com/agentops/progressive/rollout/progress"
 )
 
 // config is what the flags say.
@@ -214,9 +216,13 @@ func monitor(ctx context.Context, out io.Writer, cfg config) int {
 	if err != nil {
 		return fail(err)
 	}
+	printer, err := newPrinter(out)
+	if err != nil {
+		return fail(err)
+	}
 	runner, err := rollout.New(rollout.Options{
 		Providers: rollout.Providers{Metrics: []progressive.MetricSource{src}},
-		Observers: []rollout.Observer{&progress{out: out}},
+		Observers: []rollout.Observer{printer},
 		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -249,46 +255,14 @@ func monitor(ctx context.Context, out io.Writer, cfg config) int {
 	return exitRollback
 }
 
-// progress prints one line per measurement and the verdicts.
-type progress struct {
-	out io.Writer
-}
-
-func (p *progress) Observe(_ context.Context, e rollout.Event) {
-	clock := e.Time.Format("15:04:05")
-	switch e.Type {
-	case rollout.EventRoutesChanged:
-		fmt.Fprintf(p.out, "%s  traffic   %s\n", clock, e.Message)
-	case rollout.EventMeasured:
-		var parts []string
-		for _, m := range e.Measurements {
-			parts = append(parts, fmt.Sprintf("%s %s", m.Check, formatValue(m)))
-		}
-		fmt.Fprintf(p.out, "%s  measured  %s -> %s\n", clock, strings.Join(parts, "  "), e.Verdict)
-	case rollout.EventRollbackStarted:
-		fmt.Fprintf(p.out, "%s  ROLLBACK  %s\n", clock, e.Message)
-	case rollout.EventRollbackCompleted, rollout.EventSucceeded:
-		fmt.Fprintf(p.out, "%s  %-9s %s\n", clock, strings.ToUpper(string(e.Phase)), e.Message)
-	}
-}
-
-func formatValue(m analysis.Measurement) string {
-	mark := ""
-	switch {
-	case m.Outcome == analysis.OutcomeFail && m.Severity == progressive.SeverityWarn:
-		mark = " (warning)"
-	case m.Outcome == analysis.OutcomeFail:
-		mark = " (FAIL)"
-	case m.Outcome == analysis.OutcomeInconclusive:
-		return "? (" + m.Reason + ")"
-	}
-	switch m.Check {
-	case metrics.NameErrorRate, metrics.NameCPU:
-		return fmt.Sprintf("%.2f%%%s", m.Value, mark)
-	case metrics.NameLatencyP95:
-		return fmt.Sprintf("%.0fms%s", m.Value, mark)
-	}
-	return fmt.Sprintf("%.4g%s", m.Value, mark)
+// newPrinter is the library's progress printer, set to print every
+// measurement: a monitor's output is read as evidence for its recommendation.
+func newPrinter(out io.Writer) (*progress.Printer, error) {
+	return progress.New(progress.Options{
+		Out:   out,
+		Every: 1,
+		Units: map[string]string{metrics.NameErrorRate: "%", metrics.NameCPU: "%", metrics.NameLatencyP95: "ms"},
+	})
 }
 
 func printRecord(out io.Writer, rec rollout.DecisionRecord) {
