@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Plans and checks are configuration, and configuration is decoded strictly: a
@@ -96,15 +97,34 @@ func (p *Plan) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalJSON decodes a check strictly: unknown fields are errors. Read
-// configuration with DecodeCheck, whose syntax errors wrap ErrInvalid too.
+// UnmarshalJSON decodes a check strictly: unknown fields are errors. Its
+// durations may be strings ("1m0s") or integers of nanoseconds (what earlier
+// versions wrote). Read configuration with DecodeCheck, whose syntax errors
+// wrap ErrInvalid too.
 func (c *Check) UnmarshalJSON(b []byte) error {
 	type plain Check
-	var v plain
+	var v struct {
+		*plain
+		Interval     json.RawMessage `json:"interval,omitempty"`
+		InitialDelay json.RawMessage `json:"initialDelay,omitempty"`
+		Window       json.RawMessage `json:"window,omitempty"`
+		WarmUp       json.RawMessage `json:"warmUp,omitempty"`
+	}
+	var got Check
+	v.plain = (*plain)(&got)
 	if err := decodeStrict(b, &v); err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	*c = Check(v)
+	for _, d := range []struct {
+		field string
+		raw   json.RawMessage
+		dst   *time.Duration
+	}{{"interval", v.Interval, &got.Interval}, {"initialDelay", v.InitialDelay, &got.InitialDelay}, {"window", v.Window, &got.Window}, {"warmUp", v.WarmUp, &got.WarmUp}} {
+		if err := readDuration("check: "+d.field, d.raw, d.dst); err != nil {
+			return err
+		}
+	}
+	*c = got
 	return nil
 }
 
@@ -112,6 +132,9 @@ func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return err // a nested UnmarshalJSON's, which says what it decoded
+		}
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	if err := atEOF(dec); err != nil {

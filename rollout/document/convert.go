@@ -288,6 +288,9 @@ func (c *converter) strategy() progressive.Strategy {
 }
 
 func (c *converter) checks() []progressive.Check {
+	if len(c.r.Spec.Checks) == 0 {
+		return nil
+	}
 	out := make([]progressive.Check, 0, len(c.r.Spec.Checks))
 	for i, dc := range c.r.Spec.Checks {
 		path := fmt.Sprintf("spec.checks[%d]", i)

@@ -442,3 +442,6 @@ func tagName(tag string) string {
 		return strings.TrimPrefix(tag, "!!")
 	}
 }
+
+// reflect_ returns the settable value behind a pointer.
+func reflect_(p any) reflect.Value { return reflect.ValueOf(p).Elem() }

@@ -54,11 +54,14 @@ func Encode(v any, f Format) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("document: encode: %w", err)
 	}
+	// Types with their own MarshalJSON (a measurement, say) may have escaped
+	// < > & already, whatever the encoder was told.
+	text := unescapeHTML(buf.Bytes())
 	switch f {
 	case JSON:
-		return buf.Bytes(), nil
+		return text, nil
 	case YAML:
-		n, err := jsonToNode(buf.Bytes())
+		n, err := jsonToNode(text)
 		if err != nil {
 			return nil, fmt.Errorf("document: encode: %w", err)
 		}
@@ -144,3 +147,38 @@ func nodeOf(dec *json.Decoder) (*yaml.Node, error) {
 // strNode is a string scalar; the encoder quotes it when plain text would read
 // back as another type (a version "1.10", a name "true").
 func strNode(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+// unescapeHTML turns the \u003c, \u003e and \u0026 escapes of JSON strings
+// back into < > &, which JSON allows as they are. It walks the escapes in
+// order, so an escaped backslash followed by "u003c" stays as it was.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u00`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) {
+			switch string(b[i+2 : i+6]) {
+			case "003c":
+				out = append(out, '<')
+				i += 5
+				continue
+			case "003e":
+				out = append(out, '>')
+				i += 5
+				continue
+			case "0026":
+				out = append(out, '&')
+				i += 5
+				continue
+			}
+		}
+		out = append(out, b[i], b[i+1]) // any other escape, kept whole
+		i++
+	}
+	return out
+}

@@ -19,10 +19,10 @@ const (
 // progressive.Plan a rollout.Runner runs.
 type Rollout struct {
 	// APIVersion must be progressive.agentops.dev/v1alpha1.
-	APIVersion string `json:"apiVersion"`
+	APIVersion string `json:"apiVersion" enum:"progressive.agentops.dev/v1alpha1"`
 	// Kind must be Rollout.
-	Kind     string   `json:"kind"`
-	Metadata Metadata `json:"metadata"`
+	Kind     string   `json:"kind" enum:"Rollout"`
+	Metadata Metadata `json:"metadata,omitzero"`
 	Spec     Spec     `json:"spec"`
 
 	// pos maps the field paths of a decoded document to where they stand, so
@@ -45,7 +45,7 @@ type Metadata struct {
 // Spec is what the rollout does.
 type Spec struct {
 	Target  Target  `json:"target"`
-	Release Release `json:"release"`
+	Release Release `json:"release,omitzero"`
 	// Strategy sets exactly one of its members.
 	Strategy Strategy `json:"strategy"`
 	// Checks are measured during every analysis of the strategy.
@@ -54,9 +54,9 @@ type Spec struct {
 	Hooks []Hook `json:"hooks,omitempty"`
 	// Providers choose the runner's providers by name; empty means the runner's
 	// only one of that kind.
-	Providers Providers `json:"providers,omitempty"`
+	Providers Providers `json:"providers,omitzero"`
 	// OnInconclusive is rollback (the default: missing data is never a pass) or hold.
-	OnInconclusive string `json:"onInconclusive,omitempty"`
+	OnInconclusive string `json:"onInconclusive,omitempty" enum:"rollback,hold"`
 	// Traffic is the request rate the service is expected to serve, so that
 	// explanations can tell whether a weight supports a threshold.
 	Traffic *Traffic `json:"traffic,omitempty"`
@@ -173,7 +173,7 @@ type ABTest struct {
 // Match selects requests by header or cookie.
 type Match struct {
 	// Kind is header or cookie.
-	Kind  string `json:"kind"`
+	Kind  string `json:"kind" enum:"header,cookie"`
 	Name  string `json:"name"`
 	Value string `json:"value"`
 	// Regex makes Value an RE2 regular expression.
@@ -224,7 +224,7 @@ type Check struct {
 	Min *float64 `json:"min,omitempty"`
 	Max *float64 `json:"max,omitempty"`
 	// Baseline compares the canary with stable: ratio or difference.
-	Baseline string `json:"baseline,omitempty"`
+	Baseline string `json:"baseline,omitempty" enum:"ratio,difference"`
 	// Interval between measurements. Default 1m.
 	Interval     Duration `json:"interval,omitempty"`
 	InitialDelay Duration `json:"initialDelay,omitempty"`
@@ -236,9 +236,9 @@ type Check struct {
 	ConsecutiveFailureLimit int      `json:"consecutiveFailureLimit,omitempty"`
 	InconclusiveLimit       int      `json:"inconclusiveLimit,omitempty"`
 	// Severity is fail (default) or warn.
-	Severity string `json:"severity,omitempty"`
+	Severity string `json:"severity,omitempty" enum:"fail,warn"`
 	// NoData is inconclusive (default) or fail.
-	NoData string `json:"noData,omitempty"`
+	NoData string `json:"noData,omitempty" enum:"inconclusive,fail"`
 	// Judge replaces the thresholds with a statistical comparison.
 	Judge *Judge `json:"judge,omitempty"`
 }
@@ -274,7 +274,7 @@ type MannWhitney struct {
 	// Confidence of the test, in (0.5, 1). Default 0.98.
 	Confidence *float64 `json:"confidence,omitempty"`
 	// Direction is increase (default), decrease or either.
-	Direction string `json:"direction,omitempty"`
+	Direction string `json:"direction,omitempty" enum:"increase,decrease,either"`
 	// AllowedIncrease and AllowedDecrease are the tolerated relative shifts. Default 0.1.
 	AllowedIncrease *float64 `json:"allowedIncrease,omitempty"`
 	AllowedDecrease *float64 `json:"allowedDecrease,omitempty"`
@@ -285,9 +285,9 @@ type MannWhitney struct {
 	// MinSamples each side needs. Default 5.
 	MinSamples int `json:"minSamples,omitempty"`
 	// NonFinite is drop (default) or noData.
-	NonFinite string `json:"nonFinite,omitempty"`
+	NonFinite string `json:"nonFinite,omitempty" enum:"drop,noData"`
 	// Outliers is keep (default), tukey or trim.
-	Outliers  string   `json:"outliers,omitempty"`
+	Outliers  string   `json:"outliers,omitempty" enum:"keep,tukey,trim"`
 	IQRFactor *float64 `json:"iqrFactor,omitempty"`
 	TrimLower *float64 `json:"trimLower,omitempty"`
 	TrimUpper *float64 `json:"trimUpper,omitempty"`
@@ -329,7 +329,7 @@ type CustomJudge struct {
 type Hook struct {
 	Name string `json:"name"`
 	// Phase is pre-rollout, pre-promotion, post-rollout or on-rollback.
-	Phase string `json:"phase,omitempty"`
+	Phase string `json:"phase,omitempty" enum:"pre-rollout,pre-promotion,post-rollout,on-rollback"`
 	// URL of the webhook. Webhook URLs are often secrets: prefer URLFrom.
 	URL string `json:"url,omitempty"`
 	// URLFrom reads the URL when the plan is built, so that it is not in Git.
