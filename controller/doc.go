@@ -48,7 +48,10 @@
 // change of the object triggers a reconcile, so the command takes effect at
 // once, and Status.Command tells the binding it was stored. A command stored
 // by another process (a CLI calling Runner.Abort) takes effect at the
-// rollout's next requeue.
+// rollout's next requeue, or at once when the controller watches the store:
+// StateHandler, given to SetupWithManager in a watch of the store's objects
+// (the state ConfigMaps of provider/kubernetes), reconciles the object whose
+// rollout's state holds a command or a version the Reconciler did not write.
 //
 // # One rollout per object, one object per target
 //
@@ -70,8 +73,10 @@
 // Deleting the object aborts an unfinished rollout (all traffic back to
 // stable, the canary scaled away) and removes the finalizer once the rollout
 // has ended, so no deleted object leaves a target half-shifted. The rollout's
-// state and decision record stay in the store; Runner.Prune with a
-// rollout.Retention deletes old ones.
+// state and decision record stay in the store; a Pruner (Runner.Prune with a
+// rollout.Retention, on the leader) deletes old ones. A Binding that
+// implements Ender keeps an object whose ended rollout was pruned from
+// starting it again.
 //
 // # Status and Events
 //
@@ -83,8 +88,11 @@
 // target) and Ready, Progressing and Degraded conditions (SetConditions keeps
 // their transition times). The Binding copies it into the object; the
 // Reconciler patches the status subresource only when the object's status
-// changed, with a merge patch computed against the object it read, so a
-// status write never conflicts with a spec or metadata edit.
+// changed in something a person reads (the phase, step, weight, message, a
+// condition or a check's outcome; not the values and times of each
+// measurement, unless Options.EveryMeasurement), with a merge patch computed
+// against the object it read, so a status write never conflicts with a spec
+// or metadata edit.
 //
 // Events turns the runner's events into Kubernetes Events (events.k8s.io) on
 // the object whose reconcile caused them: the Reconciler puts the object in the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/agentops/progressive"
@@ -40,12 +42,16 @@ type ReleaseSpec struct {
 }
 
 type ReleaseStatus struct {
-	Phase           string             `json:"phase,omitempty"`
-	Step            string             `json:"step,omitempty"`
-	Weight          float64            `json:"weight,omitempty"`
-	Message         string             `json:"message,omitempty"`
-	ObservedCommand string             `json:"observedCommand,omitempty"`
-	Conditions      []metav1.Condition `json:"conditions,omitempty"`
+	RolloutID       string  `json:"rolloutID,omitempty"`
+	Phase           string  `json:"phase,omitempty"`
+	Step            string  `json:"step,omitempty"`
+	Weight          float64 `json:"weight,omitempty"`
+	Message         string  `json:"message,omitempty"`
+	ObservedCommand string  `json:"observedCommand,omitempty"`
+	// Analysis is the latest measurement of each check, as
+	// "name=outcome value at time" lines: it changes at every measurement.
+	Analysis   string             `json:"analysis,omitempty"`
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 func (r *Release) DeepCopyObject() runtime.Object {
@@ -86,21 +92,30 @@ func newScheme() *runtime.Scheme {
 const CommandAnnotation = "test.progressive.agentops.dev/command"
 
 // releaseBinding plans a canary of 10% then 50%, 10 minutes each, with one
-// error-rate check.
-type releaseBinding struct{ namespace string }
+// error-rate check; warn adds a latency check of severity warn that fails at
+// every measurement (its warnings are stored, each with its new value).
+type releaseBinding struct {
+	namespace string
+	warn      bool
+}
 
 func (b releaseBinding) Plan(_ context.Context, r *Release) (progressive.Plan, error) {
 	if r.Spec.Version == "" {
 		return progressive.Plan{}, fmt.Errorf("spec.version is required: %w", progressive.ErrInvalid)
 	}
+	checks := []progressive.Check{{Name: "error-rate", Query: "error_rate", Max: progressive.Float(1)}}
+	if b.warn {
+		checks = append(checks, progressive.Check{Name: "latency", Query: "latency_p95", Max: progressive.Float(1), Severity: progressive.SeverityWarn})
+	}
 	return strategy.Canary{
 		Weights: []float64{10, 50},
 		Soak:    10 * time.Minute,
-		Checks:  []progressive.Check{{Name: "error-rate", Query: "error_rate", Max: progressive.Float(1)}},
+		Checks:  checks,
 	}.Plan(progressive.Target{Namespace: b.namespace, Name: r.Spec.Service}, progressive.Release{Version: r.Spec.Version, Image: r.Spec.Service + ":" + r.Spec.Version})
 }
 
 func (releaseBinding) SetStatus(r *Release, s controller.Status) {
+	r.Status.RolloutID = s.RolloutID
 	r.Status.Phase = string(s.Phase)
 	r.Status.Step = s.StepText()
 	r.Status.Weight = s.CanaryWeight
@@ -108,7 +123,27 @@ func (releaseBinding) SetStatus(r *Release, s controller.Status) {
 	if s.Command != "" {
 		r.Status.ObservedCommand = s.Command
 	}
+	r.Status.Analysis = ""
+	if s.Analysis != nil {
+		for _, c := range s.Analysis.Checks {
+			v := "none"
+			if c.Value != nil {
+				v = fmt.Sprintf("%.4f", *c.Value)
+			}
+			r.Status.Analysis += fmt.Sprintf("%s=%s %s at %s\n", c.Name, c.Outcome, v, c.Time.Format(time.RFC3339))
+		}
+	}
 	controller.SetConditions(&r.Status.Conditions, s.Conditions)
+}
+
+// Ended implements controller.Ender: the status names the rollout and a
+// phase it ended in.
+func (releaseBinding) Ended(r *Release, id string) bool {
+	switch controller.Phase(r.Status.Phase) {
+	case controller.PhaseSucceeded, controller.PhaseRolledBack, controller.PhaseAborted:
+		return r.Status.RolloutID == id
+	}
+	return false
 }
 
 func (releaseBinding) Command(r *Release) (controller.Command, bool) {
@@ -131,9 +166,17 @@ type harness struct {
 	rec    *events.FakeRecorder
 	r      *controller.Reconciler[*Release]
 	ns     string
+	// statusPatches counts the Reconciler's writes of the status.
+	statusPatches atomic.Int64
 }
 
 func newHarness(t *testing.T, opts controller.Options[*Release]) *harness {
+	t.Helper()
+	return newHarnessOf(t, releaseBinding{namespace: "shop"}, opts)
+}
+
+// newHarnessOf is newHarness with binding b.
+func newHarnessOf(t *testing.T, b releaseBinding, opts controller.Options[*Release]) *harness {
 	t.Helper()
 	h := &harness{t: t, ns: "shop", clk: testingclock.NewFakeClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))}
 	h.env = sim.New(sim.Options{Clock: h.clk, Seed: 1})
@@ -155,11 +198,15 @@ func newHarness(t *testing.T, opts controller.Options[*Release]) *harness {
 		Logger:    controller.Logger(testLogr(t)),
 	})
 	require.NoError(t, err)
-	h.client = fake.NewClientBuilder().WithScheme(newScheme()).WithStatusSubresource(&Release{}).Build()
+	h.client = fake.NewClientBuilder().WithScheme(newScheme()).WithStatusSubresource(&Release{}).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			h.statusPatches.Add(1)
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		}}).Build()
 	if opts.Recorder == nil {
 		opts.Recorder = h.rec
 	}
-	h.r, err = controller.NewReconciler(h.client, h.runner, controller.Binding[*Release](releaseBinding{namespace: h.ns}), opts)
+	h.r, err = controller.NewReconciler(h.client, h.runner, controller.Binding[*Release](b), opts)
 	require.NoError(t, err)
 	return h
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/rollout"
@@ -50,6 +52,17 @@ type Commander[T client.Object] interface {
 	// whose ID differs from the last Status.Command the binding kept. A
 	// command waits while the rollout has not started (a Pending object).
 	Command(obj T) (Command, bool)
+}
+
+// Ender is implemented by a Binding whose objects remember that their
+// rollout ended (a terminal phase and the rollout id in the status). The
+// Reconciler asks it when an object's rollout is not in the store: one that
+// ended and was deleted since (Runner.Prune, a Pruner) is left as its status
+// reports it, instead of being started again. A Binding without it must not
+// be given a store that is pruned.
+type Ender[T client.Object] interface {
+	// Ended reports whether obj's status says its rollout id has ended.
+	Ended(obj T, id string) bool
 }
 
 // Command is an instruction a person gives a rollout through its object.
@@ -107,6 +120,16 @@ type Options[T client.Object] struct {
 	// rollout where it is, undriven, holding its target, until someone
 	// aborts it (Runner.Abort) and drives it (a rollout.Manager).
 	NoFinalizer bool
+	// EveryMeasurement writes the status at every measurement. By default a
+	// reconcile whose status differs from the last one written only in what
+	// each measurement changes (the values, reasons and times of the latest
+	// analysis, UpdatedAt, the State) leaves the object as it is: the status
+	// is patched when something a person acts on changes (the phase, the step,
+	// the weight, the message, a condition, a check's outcome), and then
+	// carries the latest values. A soak measured every 30 s would otherwise
+	// cost a status write, a watch event and a cache update every 30 s per
+	// rollout.
+	EveryMeasurement bool
 }
 
 // Reconciler drives the rollout each object of type T carries: it implements
@@ -124,6 +147,28 @@ type Reconciler[T client.Object] struct {
 	// reconciled by two workers at the same instant must not both pass the
 	// check. (Across processes, leader election leaves one Reconciler.)
 	startMu sync.Mutex
+
+	// mu guards objects and ids: what the Reconciler knows of each object,
+	// for StateHandler (which object carries a rollout, which state version
+	// it last saw) and for writeStatus (the status it last wrote).
+	mu      sync.Mutex
+	objects map[types.NamespacedName]*tracked
+	ids     map[string]types.NamespacedName
+}
+
+// tracked is what the Reconciler keeps of one object.
+type tracked struct {
+	id string
+	// version is the state version the last reconcile ended with; driving is
+	// set while a reconcile of the object runs.
+	version int64
+	driving bool
+	// pending is the newest version a watch showed during the reconcile.
+	pending int64
+	// status is the Status last given to the binding whose result the object
+	// shows (written, or already there); written reports it is set.
+	status  Status
+	written bool
 }
 
 var _ reconcile.Reconciler = (*Reconciler[*corev1.ConfigMap])(nil)
@@ -154,7 +199,8 @@ func NewReconciler[T client.Object](c client.Client, runner *rollout.Runner, b B
 	if opts.Finalizer == "" {
 		opts.Finalizer = DefaultFinalizer
 	}
-	return &Reconciler[T]{client: c, runner: runner, binding: b, opts: opts, typ: typ.Elem()}, nil
+	return &Reconciler[T]{client: c, runner: runner, binding: b, opts: opts, typ: typ.Elem(),
+		objects: map[types.NamespacedName]*tracked{}, ids: map[string]types.NamespacedName{}}, nil
 }
 
 func (r *Reconciler[T]) newObject() T { return reflect.New(r.typ).Interface().(T) }
@@ -175,11 +221,16 @@ func Predicate() predicate.Predicate {
 // SetupWithManager adds a controller For(T) with Predicate to mgr, reconciled
 // by r. name names the controller (default: T's kind, lowercased); opts are
 // its options (MaxConcurrentReconciles: how many rollouts make progress at
-// the same instant; controller-runtime's default is 1).
-func (r *Reconciler[T]) SetupWithManager(mgr manager.Manager, name string, opts crcontroller.Options) error {
+// the same instant; controller-runtime's default is 1). sources are more
+// watches of the controller: a watch of the store's objects with
+// StateHandler makes commands stored by other programs take effect at once.
+func (r *Reconciler[T]) SetupWithManager(mgr manager.Manager, name string, opts crcontroller.Options, sources ...source.TypedSource[reconcile.Request]) error {
 	b := builder.ControllerManagedBy(mgr).
 		For(r.newObject(), builder.WithPredicates(Predicate())).
 		WithOptions(opts)
+	for _, src := range sources {
+		b = b.WatchesRawSource(src)
+	}
 	if name != "" {
 		b = b.Named(name)
 	}
@@ -192,22 +243,35 @@ func (r *Reconciler[T]) SetupWithManager(mgr manager.Manager, name string, opts 
 // Reconcile implements reconcile.Reconciler: it starts the object's rollout
 // when it has none, carries out what is due now and returns at once, with
 // RequeueAfter set to when the rollout has something to do next.
-func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
 	obj := r.newObject()
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("controller: get %s: %w", req.NamespacedName, err)
 	}
 	ctx = ContextWithObject(ctx, obj)
 	id := r.opts.RolloutID(obj)
+	r.begin(req.NamespacedName, id)
+	defer func() {
+		if r.end(req.NamespacedName) && err == nil && (res.RequeueAfter <= 0 || res.RequeueAfter > requeueNow) {
+			// Another writer changed the state during this reconcile,
+			// after what it read: go on from what it wrote.
+			res.RequeueAfter = requeueNow
+		}
+	}()
 	if obj.GetDeletionTimestamp() != nil {
 		return r.deleting(ctx, obj, id)
 	}
 	st, err := r.runner.Get(ctx, id)
 	switch {
 	case errors.Is(err, progressive.ErrNotFound):
+		if ender, ok := r.binding.(Ender[T]); ok && ender.Ended(obj, id) {
+			// Ended and pruned since: its status already says how it ended.
+			return reconcile.Result{}, nil
+		}
 		return r.start(ctx, obj, id)
 	case err != nil:
 		return r.result(ctx, id, rollout.Result{}, fmt.Errorf("read the rollout: %w", err))
@@ -298,6 +362,7 @@ func (r *Reconciler[T]) drive(ctx context.Context, obj T, st rollout.State) (rec
 			st = latest
 		}
 	}
+	r.saw(client.ObjectKeyFromObject(obj), st.Version)
 	s := StatusOf(st)
 	s.Command = stored
 	if _, err := r.writeStatus(ctx, obj, s.WithGeneration(obj.GetGeneration())); err != nil {
@@ -357,6 +422,7 @@ func (r *Reconciler[T]) deleting(ctx context.Context, obj T, id string) (reconci
 		if latest, err := r.runner.Get(ctx, id); err == nil {
 			st = latest
 		}
+		r.saw(client.ObjectKeyFromObject(obj), st.Version)
 		if _, err := r.writeStatus(ctx, obj, StatusOf(st).WithGeneration(obj.GetGeneration())); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -369,6 +435,7 @@ func (r *Reconciler[T]) deleting(ctx context.Context, obj T, id string) (reconci
 	if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, fmt.Errorf("controller: remove the finalizer of %s: %w", r.describe(obj), err)
 	}
+	r.forget(client.ObjectKeyFromObject(obj))
 	return reconcile.Result{}, nil
 }
 
@@ -419,10 +486,22 @@ func Result(res rollout.Result) reconcile.Result {
 // as read and carries only the status, so it cannot conflict with a spec or
 // metadata edit made since; the status has one writer, the elected leader's
 // Reconciler, which controller-runtime calls for one object at a time.
+//
+// Unless Options.EveryMeasurement, a status that differs from the last one
+// written only in what a measurement changes (sameToAPerson) is given to the
+// binding with the measurements of the last one, so the object is left as it
+// is.
 func (r *Reconciler[T]) writeStatus(ctx context.Context, obj T, s Status) (bool, error) {
+	key := client.ObjectKeyFromObject(obj)
+	if !r.opts.EveryMeasurement {
+		if prev, ok := r.lastStatus(key); ok && sameToAPerson(prev, s) {
+			s.Analysis, s.UpdatedAt, s.State = prev.Analysis, prev.UpdatedAt, prev.State
+		}
+	}
 	before := obj.DeepCopyObject().(T)
 	r.binding.SetStatus(obj, s)
 	if equality.Semantic.DeepEqual(before, obj) {
+		r.wrote(key, s)
 		return false, nil
 	}
 	if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
@@ -431,6 +510,7 @@ func (r *Reconciler[T]) writeStatus(ctx context.Context, obj T, s Status) (bool,
 		}
 		return false, fmt.Errorf("controller: write the status of %s: %w", r.describe(obj), err)
 	}
+	r.wrote(key, s)
 	return true, nil
 }
 
