@@ -37,11 +37,22 @@ func readDocument(path string) (*document.Rollout, error) {
 // needs the production webhook URL in its environment, and no rehearsal can
 // post to it.
 var placeholderResolver = document.ResolverFunc(func(_ context.Context, ref document.ValueFrom) (string, error) {
-	name := ref.Env
-	if name == "" {
-		name = filepath.Base(ref.File)
+	// The host says where the value would come from, since Explain shows
+	// hosts and redacts paths.
+	name := "env-" + ref.Env
+	if ref.Env == "" {
+		name = "file-" + filepath.Base(ref.File)
 	}
-	return "https://secret.invalid/" + strings.ToLower(strings.Trim(name, "/")), nil
+	host := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return '-'
+	}, name)
+	return "https://" + strings.Trim(host, "-") + ".invalid/", nil
 })
 
 // plan builds the plan of a document: real secrets unless placeholder.

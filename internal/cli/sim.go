@@ -24,7 +24,7 @@ type simFlags struct {
 // Faults --sim-fault can inject into the new version.
 var simFaults = map[string]string{
 	"errors":       "5% of the new version's requests fail",
-	"latency":      "the new version's latency is 4 times stable's",
+	"latency":      "the new version's latency is 5 times stable's",
 	"cpu":          "the new version's pods use 95% CPU",
 	"no-traffic":   "the new version receives no requests",
 	"metrics-down": "the metric backend stops answering",
@@ -257,7 +257,7 @@ func (w *simWorld) inject(plan progressive.Plan, fault string) error {
 	case "errors":
 		inc.Kind, inc.Value = sim.ErrorRateSet, 5
 	case "latency":
-		inc.Kind, inc.Value = sim.LatencyFactor, 4
+		inc.Kind, inc.Value = sim.LatencyFactor, 5
 	case "cpu":
 		inc.Kind, inc.Value = sim.CPUSet, 95
 	case "no-traffic":
