@@ -35,13 +35,18 @@ type simRun struct {
 // the canary's requests with a 5xx from the start.
 func newSimRun(t testing.TB, bad bool, observers ...rollout.Observer) *simRun {
 	t.Helper()
-	return newSimRunNamed(t, "", bad, observers...)
+	return newSimRunCtx(context.Background(), t, "", bad, observers...)
 }
 
 // newSimRunNamed is newSimRun with the rollout's id (default checkout-v2).
 func newSimRunNamed(t testing.TB, name string, bad bool, observers ...rollout.Observer) *simRun {
 	t.Helper()
-	ctx := context.Background()
+	return newSimRunCtx(context.Background(), t, name, bad, observers...)
+}
+
+// newSimRunCtx starts the rollout with ctx (the caller's span, say).
+func newSimRunCtx(ctx context.Context, t testing.TB, name string, bad bool, observers ...rollout.Observer) *simRun {
+	t.Helper()
 	clk := testingclock.NewFakeClock(start)
 	env := sim.New(sim.Options{Clock: clk, Seed: 7})
 	require.NoError(t, env.Metrics.SetProfile(target, sim.Profile{RequestRate: 1000, ErrorRate: 0.2}))
