@@ -160,6 +160,7 @@ func commands() []command {
 		{"history", "list the decision records in the store", cmdHistory},
 		{"record", "print one decision record (--svg/--html: draw its timeline)", cmdRecord},
 		{"stats", "rollback rate, MTTD and MTTR per service and strategy", cmdStats},
+		{"template", "template export ID: a promoted rollout as a reusable RolloutTemplate", cmdTemplate},
 	}
 }
 

@@ -537,3 +537,26 @@ func TestSimHooksNeverLeaveTheProcess(t *testing.T) {
 	assert.Contains(t, w.providers.Hooks, "slack")
 	assert.IsType(t, &sim.Router{}, w.providers.Routers[0])
 }
+
+func TestTemplateExportOfAPromotedRollout(t *testing.T) {
+	c := newCLI(t)
+	state := t.TempDir()
+	doc := seedDocuments(t)["payment-service"]
+	require.Equal(t, ExitOK, c.run("run", "--sim", "--state-dir", state, doc).code)
+	require.Equal(t, ExitRolledBack, c.run("run", "--sim", "--rerun", "--sim-fault", "errors", "--state-dir", state, doc).code)
+
+	out := filepath.Join(t.TempDir(), "canary-template.yaml")
+	r := c.run("template", "export", "--state-dir", state, "--out", out, "payment-service-v2-0-0")
+	require.Equal(t, ExitOK, r.code)
+	text := mustRead(t, out)
+	assert.Contains(t, text, "kind: RolloutTemplate")
+	assert.Contains(t, text, "name: errorRateMax")
+	assert.Contains(t, text, "It held in rollout payment-service-v2-0-0")
+
+	r = c.run("template", "export", "--state-dir", state, "payment-service-v2-0-0-run-2")
+	assert.Equal(t, ExitInvalid, r.code)
+	assert.Contains(t, r.stderr, "ended rolled-back, not promoted")
+	r = c.run("template", "import")
+	assert.Equal(t, ExitInvalid, r.code)
+	assert.Contains(t, r.stderr, "want a subcommand: template export ID")
+}
