@@ -1,131 +1,14 @@
-// Package testenv runs a real Kubernetes control plane for tests, in the
-// spirit of controller-runtime's envtest but with all of it: etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler and kwok playing
-// the kubelets. Deployments roll out, ReplicaSets get revisions, pods are
-// scheduled onto nodes and become Ready (or, on request, never do), CRDs are
-// served with their schemas enforced, and RBAC is on. Nothing runs in a
-// container and nothing is downloaded except Go modules; everything listens
-// on 127.0.0.1 only.
+// Package testenv is the control plane for this repository's own tests. It
+// moved to the public package github.com/agentops/progressive/testkit/controlplane
+// (issue 16: an internal package cannot be imported from another module), and
+// what is left here forwards to it, type aliases and functions with the old
+// signatures, so that the tests that import it keep compiling unchanged. New
+// code should import testkit/controlplane; see its documentation for the
+// binaries, the cache directories and the environment variables
+// (PROGRESSIVE_TESTENV_BIN, PROGRESSIVE_TESTENV_CACHE, PROGRESSIVE_TESTENV_KEEP,
+// PROGRESSIVE_TESTENV_REQUIRED), which are unchanged.
 //
-// # Versions and binaries
-//
-// The versions are pinned by three small nested modules, so that this
-// module's go.mod does not depend on k8s.io/kubernetes:
-//
-//   - tools/k8s: k8s.io/kubernetes (KubernetesVersion), with a replace line
-//     k8s.io/X => k8s.io/X v0.N.M for each staging module that
-//     k8s.io/kubernetes itself replaces;
-//   - tools/etcd: go.etcd.io/etcd/server/v3 (EtcdVersion);
-//   - tools/kwok: sigs.k8s.io/kwok (KwokVersion), whose kustomize/stage/
-//     directory also supplies the kwok stage files.
-//
-// EnsureBinaries builds them with `go build` (CGO_ENABLED=0, -trimpath,
-// version -X flags) into <repo root>/.cache/testenv/bin/<key>/, where the
-// key changes with the pins (versions plus a hash of the tools modules'
-// go.mod and go.sum files). It builds only when the binaries are missing;
-// a file lock makes concurrent test binaries wait for one build. The first
-// build takes several minutes on two cores (the Kubernetes binaries
-// dominate); later calls take milliseconds. To build ahead of the tests,
-// for example in CI:
+// CI prebuilds the binaries with
 //
 //	go run ./internal/testenv/cmd/build-testenv
-//
-// Checkouts of the repository (a CI clone next to a working tree, say) can
-// share one build by pointing $PROGRESSIVE_TESTENV_CACHE at a common
-// directory; Go's own build cache already makes a rebuild in a fresh clone
-// on the same machine a matter of linking (about half a minute).
-//
-// To use binaries built elsewhere, point $PROGRESSIVE_TESTENV_BIN at a
-// directory holding etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler and kwok (and, optionally, stages/ with the kwok stage
-// files; otherwise they are taken from the kwok module).
-//
-// To move to other versions, change the constants and the tools modules
-// together (`go get` in each tools directory, regenerating the replace
-// block of tools/k8s from k8s.io/kubernetes' go.mod); EnsureBinaries refuses
-// to build when they disagree.
-//
-// # What Start does
-//
-// Start makes a throwaway CA, an apiserver serving certificate (127.0.0.1,
-// localhost), an admin client certificate in group system:masters, an RSA
-// service-account key pair and a kubeconfig with the certificates embedded,
-// all in a fresh temporary directory. It picks free 127.0.0.1 ports, so
-// several test binaries can each run their own control plane at once, and
-// starts:
-//
-//   - etcd with --unsafe-no-fsync and a data dir in the temporary directory;
-//   - kube-apiserver with --authorization-mode=Node,RBAC and
-//     --endpoint-reconciler-type=none (needed for a loopback advertise
-//     address); it waits for /readyz;
-//   - kube-controller-manager and kube-scheduler without leader election;
-//     it waits for their /healthz;
-//   - kwok managing only nodes annotated kwok.x-k8s.io/node=fake, with kwok's
-//     node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete and
-//     pod-delete stages, plus NeverReadyStage and Options.ExtraStages.
-//
-// It then creates Options.Nodes fake nodes (3 by default) and waits until
-// they are Ready and untainted, and installs Options.CRDs and
-// Options.ModuleCRDs (CRD files shipped in Go modules of the build, such as
-// IstioCRDs and HTTPRouteCRD, found with ModuleFile). A warm start takes a
-// few seconds and about 600 MB of memory. The controller manager runs with a
-// 10-minute node-monitor grace period: kwok's nodes renew their Leases late
-// on a loaded machine, and a node declared lost would leave every pod NotReady
-// for good.
-//
-// Each daemon runs in its own process group with its output in
-// <Dir()>/<component>.log; LogTails returns the ends of those logs. Stop
-// sends SIGTERM to each group by PID, then SIGKILL, and removes the
-// temporary directory (keep it with Options.KeepDir or
-// PROGRESSIVE_TESTENV_KEEP=1). If the test process dies without Stop, the
-// kernel kills the daemons (parent-death signal).
-//
-// Pod IPs and Service cluster IPs in this cluster are fictional: no
-// container runs, so nothing may send traffic to them.
-//
-// # Pod behaviour
-//
-// A pod scheduled onto a fake node becomes Running and Ready immediately. A
-// pod with an image containing NeverReadyImageMarker ("never-ready", e.g.
-// "registry.example/app:v2-never-ready") or the label NeverReadyLabel=true
-// becomes Running but never Ready, which is how a test gives a workload a
-// bad version for readiness-based checks. A pod labelled CustomStageLabel is
-// left to stages the test supplies in Options.ExtraStages (kwok Stage
-// documents: crash loops, delays, and so on).
-//
-// # Testing your own code against it
-//
-// Start one control plane per test binary in TestMain and keep it in a
-// variable of the test package:
-//
-//	var env *testenv.Env
-//
-//	func TestMain(m *testing.M) {
-//		os.Exit(testenv.RunMain(m, testenv.Options{CRDs: []string{"../../config/crd"}}, &env))
-//	}
-//
-//	func TestRollout(t *testing.T) {
-//		e := env.Require(t)      // skips (fails under CI=true) without a control plane
-//		ns := e.NewNamespace(t)  // unique, deleted when the test ends
-//		cs := e.Clientset()      // or e.Config() for your own clients, e.Kubeconfig() for a file
-//		// create objects in ns, run the code under test against e.Config(),
-//		// and poll for the state it should reach.
-//	}
-//
-// Give each test its own namespace so tests do not see each other's
-// objects; cluster-scoped objects (nodes, CRDs) are shared by the binary.
-// StartForTest starts a private control plane for a single test when a test
-// needs one (for example to stop the apiserver), at the cost of a few
-// seconds.
-//
-// To prove that code needs no more than a documented Role, create a
-// ServiceAccount and a RoleBinding in the test namespace and run the code
-// with e.Config() impersonating "system:serviceaccount:<ns>:<name>".
-//
-// # Failing or skipping
-//
-// Required reports whether a control plane that cannot be built or started
-// is a failure (CI=true, or PROGRESSIVE_TESTENV_REQUIRED=true) or a reason to
-// skip (a developer machine without the Go module proxy, say). RunMain,
-// Env.Require and StartForTest follow it.
 package testenv

@@ -1,10 +1,11 @@
-package testenv
+package controlplane
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,14 +16,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
 // Pinned versions of the control plane. They must match the versions
-// required by the tools modules under tools/ (EnsureBinaries checks this
-// before it builds anything).
+// required by the tools modules (EnsureBinaries checks this before it builds
+// anything).
 const (
 	// KubernetesVersion is the version of kube-apiserver,
 	// kube-controller-manager and kube-scheduler (module k8s.io/kubernetes
@@ -45,10 +47,16 @@ const (
 	// stage files). When it is set nothing is built.
 	BinDirEnv = "PROGRESSIVE_TESTENV_BIN"
 
-	// CacheDirEnv names the environment variable that overrides where
-	// built binaries are cached (default <repo root>/.cache/testenv/bin).
-	// Pointing several checkouts at one directory lets them share a build.
+	// CacheDirEnv names the environment variable that sets where built
+	// binaries are cached, one subdirectory per CacheKey. Pointing several
+	// checkouts or modules at one directory lets them share a build. It
+	// works from any module: the pins are embedded in this package.
 	CacheDirEnv = "PROGRESSIVE_TESTENV_CACHE"
+
+	// UserCacheSubdir is the directory under os.UserCacheDir() that holds
+	// the binaries when the caller is not inside this repository and no
+	// cache directory is given: <user cache>/progressive-testkit/bin.
+	UserCacheSubdir = "progressive-testkit"
 
 	// recipeVersion is part of the cache key: bump it when the way the
 	// binaries are built changes (flags, file layout), so caches rebuild.
@@ -65,6 +73,27 @@ const (
 	stagesDirName            = "stages"
 	stampFileName            = "stamp.json"
 )
+
+// toolsModules are the nested modules under tools/ that pin the binaries, in
+// the order the cache key hashes them.
+var toolsModules = []string{"k8s", "etcd", "kwok"}
+
+// pins holds copies of tools/<m>/go.mod and go.sum as pins/<m>.go.mod and
+// pins/<m>.go.sum. They are embedded because a module that imports this
+// package from the module cache sees neither tools/ (nested modules are not
+// part of a module's zip) nor a writable directory to build in: the build
+// writes them to a temporary module instead. The names avoid "go.mod", which
+// would make pins/ a module of its own and unembeddable. TestPinsMatchTools
+// keeps them equal to tools/; refresh them with go generate.
+//
+//go:generate sh -c "for m in k8s etcd kwok; do cp ../../tools/$DOLLAR{m}/go.mod pins/$DOLLAR{m}.go.mod && cp ../../tools/$DOLLAR{m}/go.sum pins/$DOLLAR{m}.go.sum; done"
+//go:embed pins
+var pins embed.FS
+
+// pinFile returns the embedded copy of tools/<module>/<name> (go.mod or go.sum).
+func pinFile(module, name string) ([]byte, error) {
+	return pins.ReadFile("pins/" + module + "." + name)
+}
 
 // kwokStageFiles are the stage files copied from the kwok module's
 // kustomize/stage/ directory (paths relative to it).
@@ -95,16 +124,20 @@ type Binaries struct {
 
 // BuildOptions configure EnsureBinaries. The zero value is ready to use.
 type BuildOptions struct {
-	// RepoRoot is the repository root (the directory of the go.mod of
-	// ModulePath). Default: found by walking up from the working
-	// directory.
+	// RepoRoot is the root of a checkout of this repository (the directory
+	// of the go.mod of ModulePath). It only chooses the default cache
+	// directory (<RepoRoot>/.cache/testenv/bin) and lets EnsureBinaries
+	// check that the checkout's tools/ modules match the embedded pins.
+	// Default: found by walking up from the working directory; outside a
+	// checkout (another module) there is none, and that is fine.
 	RepoRoot string
 	// BinDir, if set, is a directory with prebuilt binaries; nothing is
 	// built. Default: the value of $PROGRESSIVE_TESTENV_BIN.
 	BinDir string
 	// CacheDir is where built binaries are kept, one subdirectory per
 	// CacheKey. Default: $PROGRESSIVE_TESTENV_CACHE, else
-	// <repo root>/.cache/testenv/bin.
+	// <repo root>/.cache/testenv/bin inside a checkout of this repository,
+	// else os.UserCacheDir()/progressive-testkit/bin.
 	CacheDir string
 	// Logger receives progress messages. Default: discard.
 	Logger *slog.Logger
@@ -126,7 +159,7 @@ func FindRepoRoot(dir string) (string, error) {
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", fmt.Errorf("testenv: no go.mod of module %s in %s or any parent directory", ModulePath, dir)
+			return "", fmt.Errorf("controlplane: no go.mod of module %s in %s or any parent directory", ModulePath, dir)
 		}
 		d = parent
 	}
@@ -145,16 +178,17 @@ func goModModulePath(data []byte) string {
 
 // CacheKey returns the name of the cache directory for the current pins:
 // the versions plus a hash of the tools modules' go.mod and go.sum files
-// and of the build recipe, so any change of a pin or dependency rebuilds.
-func CacheKey(repoRoot string) (string, error) {
+// (the embedded copies) and of the build recipe, so any change of a pin or
+// dependency rebuilds. The key is the same in every module that uses the
+// same version of this package, so they can share a cache directory.
+func CacheKey() (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "recipe=%s\nos=%s\narch=%s\n", recipeVersion, runtime.GOOS, runtime.GOARCH)
-	for _, mod := range []string{"k8s", "etcd", "kwok"} {
+	for _, mod := range toolsModules {
 		for _, f := range []string{"go.mod", "go.sum"} {
-			p := filepath.Join(repoRoot, "tools", mod, f)
-			data, err := os.ReadFile(p)
+			data, err := pinFile(mod, f)
 			if err != nil {
-				return "", fmt.Errorf("testenv: reading %s: %w", p, err)
+				return "", fmt.Errorf("controlplane: embedded pin %s/%s: %w", mod, f, err)
 			}
 			fmt.Fprintf(h, "%s/%s %d\n", mod, f, len(data))
 			h.Write(data)
@@ -162,6 +196,51 @@ func CacheKey(repoRoot string) (string, error) {
 	}
 	sum := hex.EncodeToString(h.Sum(nil))[:12]
 	return fmt.Sprintf("k8s-%s_etcd-%s_kwok-%s_%s", KubernetesVersion, EtcdVersion, KwokVersion, sum), nil
+}
+
+// CheckPins compares the tools modules of the checkout at repoRoot with the
+// embedded pins. A difference means someone changed tools/ without running
+// go generate ./testkit/controlplane: building from either would not give
+// what the other says, so EnsureBinaries refuses.
+func CheckPins(repoRoot string) error {
+	var stale []string
+	for _, mod := range toolsModules {
+		for _, f := range []string{"go.mod", "go.sum"} {
+			onDisk, err := os.ReadFile(filepath.Join(repoRoot, "tools", mod, f))
+			if err != nil {
+				return fmt.Errorf("controlplane: %w", err)
+			}
+			embedded, err := pinFile(mod, f)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(onDisk, embedded) {
+				stale = append(stale, "tools/"+mod+"/"+f)
+			}
+		}
+	}
+	if len(stale) > 0 {
+		return fmt.Errorf("controlplane: %s differ from the copies embedded in testkit/controlplane/pins; run go generate ./testkit/controlplane", strings.Join(stale, ", "))
+	}
+	return nil
+}
+
+// DefaultCacheDir returns where EnsureBinaries keeps built binaries when no
+// cache directory is given: $PROGRESSIVE_TESTENV_CACHE, else
+// <repoRoot>/.cache/testenv/bin when repoRoot is not empty, else
+// os.UserCacheDir()/progressive-testkit/bin.
+func DefaultCacheDir(repoRoot string) (string, error) {
+	if d := os.Getenv(CacheDirEnv); d != "" {
+		return filepath.Abs(d)
+	}
+	if repoRoot != "" {
+		return filepath.Join(repoRoot, ".cache", "testenv", "bin"), nil
+	}
+	uc, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("controlplane: no cache directory: set $%s or $%s, or BuildOptions.CacheDir: %w", CacheDirEnv, BinDirEnv, err)
+	}
+	return filepath.Join(uc, UserCacheSubdir, "bin"), nil
 }
 
 func binariesIn(dir string) *Binaries {
@@ -202,13 +281,18 @@ func (b *Binaries) missing(withStamp bool) []string {
 //
 // With BuildOptions.BinDir or $PROGRESSIVE_TESTENV_BIN set, that directory
 // is used as is (if it has no stages/ directory, the kwok stage files are
-// looked up in the kwok module of tools/kwok). Otherwise the binaries live
-// in <repo root>/.cache/testenv/bin/<CacheKey>/ (or under
-// $PROGRESSIVE_TESTENV_CACHE) and are built there with
-// `go build` from the tools modules when missing. A file lock
-// (.lock in the cache directory) makes concurrent callers, also in
-// other processes, wait for one build instead of building twice. After a
-// build, directories of older pins in the default cache directory are
+// taken from the pinned kwok module). Otherwise the binaries live in
+// <cache dir>/<CacheKey>/ (see BuildOptions.CacheDir for the default) and
+// are built there with `go build` from the pinned tools modules when
+// missing. The tools modules' go.mod and go.sum are embedded in this
+// package and written to a temporary directory for the build, so it works
+// from any module, including from the read-only module cache copy of this
+// one; it needs the Go toolchain and the Go module proxy (or a module cache
+// that already holds the pinned modules).
+//
+// A file lock (.lock in the cache directory) makes concurrent callers, also
+// in other processes, wait for one build instead of building twice. After a
+// build in a checkout's own .cache directory, directories of older pins are
 // removed.
 //
 // A cold build of the Kubernetes binaries takes several minutes and a few
@@ -224,29 +308,31 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (*Binaries, error) {
 		binDir = os.Getenv(BinDirEnv)
 	}
 	if binDir != "" {
-		return prebuiltBinaries(ctx, binDir, opts.RepoRoot)
+		return prebuiltBinaries(ctx, binDir)
 	}
 
 	root := opts.RepoRoot
 	if root == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, err
+		// Inside a checkout of this repository the binaries go to its
+		// .cache, as they always have; anywhere else there is no root.
+		if wd, err := os.Getwd(); err == nil {
+			root, _ = FindRepoRoot(wd)
 		}
-		if root, err = FindRepoRoot(wd); err != nil {
+	}
+	if root != "" {
+		if err := CheckPins(root); err != nil {
 			return nil, err
 		}
 	}
-	key, err := CacheKey(root)
+	key, err := CacheKey()
 	if err != nil {
 		return nil, err
 	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
-		cacheDir = os.Getenv(CacheDirEnv)
-	}
-	if cacheDir == "" {
-		cacheDir = filepath.Join(root, ".cache", "testenv", "bin")
+		if cacheDir, err = DefaultCacheDir(root); err != nil {
+			return nil, err
+		}
 	}
 	if cacheDir, err = filepath.Abs(cacheDir); err != nil {
 		return nil, err
@@ -270,16 +356,16 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (*Binaries, error) {
 		return bins, nil
 	}
 	start := time.Now()
-	log.Info("testenv: building control plane binaries (first use or pins changed; a cold build takes minutes)",
+	log.Info("controlplane: building control plane binaries (first use or pins changed; a cold build takes minutes)",
 		"dir", bins.Dir, "kubernetes", KubernetesVersion, "etcd", EtcdVersion, "kwok", KwokVersion)
-	if err := build(ctx, root, bins.Dir, log, opts.BuildOutput); err != nil {
+	if err := build(ctx, bins.Dir, log, opts.BuildOutput); err != nil {
 		return nil, err
 	}
-	log.Info("testenv: built control plane binaries", "dir", bins.Dir, "took", time.Since(start).Round(time.Millisecond))
+	log.Info("controlplane: built control plane binaries", "dir", bins.Dir, "took", time.Since(start).Round(time.Millisecond))
 
-	// Drop binaries of older pins, unless the cache may be shared by other
-	// checkouts.
-	if cacheDir == filepath.Join(root, ".cache", "testenv", "bin") {
+	// Drop binaries of older pins, but only in a checkout's own cache: a
+	// shared directory may serve other versions still in use.
+	if root != "" && cacheDir == filepath.Join(root, ".cache", "testenv", "bin") {
 		entries, _ := os.ReadDir(cacheDir)
 		for _, e := range entries {
 			if e.IsDir() && e.Name() != key && strings.HasPrefix(e.Name(), "k8s-") {
@@ -290,33 +376,50 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (*Binaries, error) {
 	return bins, nil
 }
 
-func prebuiltBinaries(ctx context.Context, dir, repoRoot string) (*Binaries, error) {
+func prebuiltBinaries(ctx context.Context, dir string) (*Binaries, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
 	bins := binariesIn(dir)
 	if _, err := os.Stat(bins.StagesDir); err != nil {
-		// No stages/ next to the binaries: use the kwok module's.
-		if repoRoot == "" {
-			wd, err := os.Getwd()
-			if err != nil {
-				return nil, err
-			}
-			if repoRoot, err = FindRepoRoot(wd); err != nil {
-				return nil, fmt.Errorf("testenv: %s has no %s/ directory and the repository root is unknown: %w", dir, stagesDirName, err)
-			}
-		}
-		moduleDir, err := goListModuleDir(ctx, filepath.Join(repoRoot, "tools", "kwok"), "sigs.k8s.io/kwok")
+		// No stages/ next to the binaries: use the pinned kwok module's.
+		src, err := writePinnedModules(filepath.Join(os.TempDir(), "progressive-testkit-pins-"+strconv.Itoa(os.Getpid())))
 		if err != nil {
 			return nil, err
+		}
+		defer os.RemoveAll(src)
+		moduleDir, err := goListModuleDir(ctx, filepath.Join(src, "kwok"), "sigs.k8s.io/kwok")
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: %s has no %s/ directory, and the kwok module is not available: %w", dir, stagesDirName, err)
 		}
 		bins.StagesDir = filepath.Join(moduleDir, "kustomize", "stage")
 	}
 	if missing := bins.missing(false); len(missing) > 0 {
-		return nil, fmt.Errorf("testenv: $%s=%s lacks %s", BinDirEnv, dir, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("controlplane: $%s=%s lacks %s", BinDirEnv, dir, strings.Join(missing, ", "))
 	}
 	return bins, nil
+}
+
+// writePinnedModules writes the embedded tools modules to dir/<module>/
+// (go.mod and go.sum only: the modules have no code of their own) and
+// returns dir.
+func writePinnedModules(dir string) (string, error) {
+	for _, mod := range toolsModules {
+		if err := os.MkdirAll(filepath.Join(dir, mod), 0o755); err != nil {
+			return "", err
+		}
+		for _, f := range []string{"go.mod", "go.sum"} {
+			data, err := pinFile(mod, f)
+			if err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(filepath.Join(dir, mod, f), data, 0o644); err != nil {
+				return "", err
+			}
+		}
+	}
+	return dir, nil
 }
 
 // LockFile takes an exclusive flock on path, polling so that ctx can cancel
@@ -337,16 +440,16 @@ func LockFile(ctx context.Context, path string, log *slog.Logger) (func(), error
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			_ = f.Close()
-			return nil, fmt.Errorf("testenv: locking %s: %w", path, err)
+			return nil, fmt.Errorf("controlplane: locking %s: %w", path, err)
 		}
 		if !logged {
-			log.Info("testenv: waiting for another process that is building the binaries", "lock", path)
+			log.Info("controlplane: waiting for another process that is building the binaries", "lock", path)
 			logged = true
 		}
 		select {
 		case <-ctx.Done():
 			_ = f.Close()
-			return nil, fmt.Errorf("testenv: waiting for lock %s: %w", path, ctx.Err())
+			return nil, fmt.Errorf("controlplane: waiting for lock %s: %w", path, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -382,7 +485,7 @@ func kubeVersionLDFlags() string {
 	return strings.Join(flags, " ")
 }
 
-func build(ctx context.Context, root, dst string, log *slog.Logger, out io.Writer) error {
+func build(ctx context.Context, dst string, log *slog.Logger, out io.Writer) error {
 	start := time.Now()
 	tmp := dst + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -402,7 +505,14 @@ func build(ctx context.Context, root, dst string, log *slog.Logger, out io.Write
 		w = io.MultiWriter(buildLog, out)
 	}
 
-	tools := func(m string) string { return filepath.Join(root, "tools", m) }
+	// The tools modules are written next to the output, inside the cache
+	// directory, which is writable wherever the module itself is not.
+	src, err := writePinnedModules(dst + ".src")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(src)
+	tools := func(m string) string { return filepath.Join(src, m) }
 
 	// Check that the tools modules pin what the constants say.
 	for _, pin := range []struct{ dir, module, version string }{
@@ -415,7 +525,7 @@ func build(ctx context.Context, root, dst string, log *slog.Logger, out io.Write
 			return err
 		}
 		if got != pin.version {
-			return fmt.Errorf("testenv: %s requires %s %s but internal/testenv pins %s; update one of them", pin.dir, pin.module, got, pin.version)
+			return fmt.Errorf("controlplane: tools module %s requires %s %s but testkit/controlplane pins %s; update one of them", filepath.Base(pin.dir), pin.module, got, pin.version)
 		}
 	}
 
@@ -435,19 +545,19 @@ func build(ctx context.Context, root, dst string, log *slog.Logger, out io.Write
 	}
 	for _, s := range steps {
 		stepStart := time.Now()
-		log.Info("testenv: go build", "what", s.name)
+		log.Info("controlplane: go build", "what", s.name)
 		args := append([]string{"build", "-trimpath", "-ldflags", s.ldflags, "-o", s.out}, s.pkgs...)
 		cmd := exec.CommandContext(ctx, goTool(), args...)
 		cmd.Dir = s.dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+		cmd.Env = goEnv("CGO_ENABLED=0")
 		var tail tailBuffer
 		cmd.Stdout = io.MultiWriter(w, &tail)
 		cmd.Stderr = io.MultiWriter(w, &tail)
 		fmt.Fprintf(w, "$ (cd %s && CGO_ENABLED=0 go %s)\n", s.dir, strings.Join(args, " "))
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("testenv: building %s: %w\n%s", s.name, err, tail.String())
+			return fmt.Errorf("controlplane: building %s: %w\n%s", s.name, err, tail.String())
 		}
-		log.Info("testenv: built", "what", s.name, "took", time.Since(stepStart).Round(time.Millisecond))
+		log.Info("controlplane: built", "what", s.name, "took", time.Since(stepStart).Round(time.Millisecond))
 	}
 
 	moduleDir, err := goListModuleDir(ctx, tools("kwok"), "sigs.k8s.io/kwok")
@@ -489,7 +599,7 @@ func copyStages(srcRoot, dst string) error {
 	for _, f := range kwokStageFiles {
 		data, err := os.ReadFile(filepath.Join(srcRoot, filepath.FromSlash(f)))
 		if err != nil {
-			return fmt.Errorf("testenv: kwok stage file: %w", err)
+			return fmt.Errorf("controlplane: kwok stage file: %w", err)
 		}
 		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
 			return err
@@ -512,12 +622,12 @@ func goTool() string {
 func goList(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, goTool(), append([]string{"list"}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
+	cmd.Env = goEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("testenv: go list %s in %s: %w\n%s", strings.Join(args, " "), dir, err, stderr.String())
+		return "", fmt.Errorf("controlplane: go list %s in %s: %w\n%s", strings.Join(args, " "), dir, err, stderr.String())
 	}
 	return strings.TrimSpace(string(out)), nil
 }
@@ -531,16 +641,16 @@ func goListModuleDir(ctx context.Context, dir, module string) (string, error) {
 		// Not extracted yet (only go.sum knows it): download it.
 		cmd := exec.CommandContext(ctx, goTool(), "mod", "download", module)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOWORK=off")
+		cmd.Env = goEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("testenv: go mod download %s: %w\n%s", module, err, out)
+			return "", fmt.Errorf("controlplane: go mod download %s: %w\n%s", module, err, out)
 		}
 		if d, err = goList(ctx, dir, "-m", "-f", "{{.Dir}}", module); err != nil {
 			return "", err
 		}
 	}
 	if d == "" {
-		return "", fmt.Errorf("testenv: module %s not found on disk from %s", module, dir)
+		return "", fmt.Errorf("controlplane: module %s not found on disk from %s", module, dir)
 	}
 	return d, nil
 }
@@ -558,5 +668,20 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string { return string(t.b) }
+
+// goEnv is the environment of the go commands run in the temporary tools
+// modules: no workspace, and the caller's GOFLAGS without -mod (a caller's
+// -mod=vendor or -mod=mod means nothing to these modules; their go.mod and
+// go.sum are complete, so the default -mod=readonly is what they need).
+func goEnv(extra ...string) []string {
+	var flags []string
+	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if !strings.HasPrefix(f, "-mod=") && !strings.HasPrefix(f, "--mod=") {
+			flags = append(flags, f)
+		}
+	}
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS="+strings.Join(flags, " "))
+	return append(env, extra...)
+}
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,16 +87,32 @@ func Binary(name string) (string, error) {
 	return p, nil
 }
 
-// Check ends the test when err is not nil: it skips outside CI when the binary is
-// missing (ErrNoBinary), and fails in every other case, and always under CI=true,
-// where a test that needs Prometheus must never be skipped.
+// RequiredEnv names an environment variable that, set to a true value, makes a
+// missing binary fail tests even outside CI (the same variable as the control
+// plane's, so one setting covers the whole kit).
+const RequiredEnv = "PROGRESSIVE_TESTENV_REQUIRED"
+
+// Required reports whether a missing binary must fail the tests: under CI=true
+// (CI installs the package, and a test that needs Prometheus never passes by not
+// running) or with $PROGRESSIVE_TESTENV_REQUIRED set to a true value.
+func Required() bool {
+	for _, name := range []string{"CI", RequiredEnv} {
+		if v, err := strconv.ParseBool(os.Getenv(name)); err == nil && v {
+			return true
+		}
+	}
+	return false
+}
+
+// Check ends the test when err is not nil: it skips when the binary is missing
+// (ErrNoBinary) unless Required(), and fails in every other case.
 func Check(t testing.TB, err error) {
 	t.Helper()
 	if err == nil {
 		return
 	}
-	if errors.Is(err, ErrNoBinary) && os.Getenv("CI") != "true" {
-		t.Skipf("needs Prometheus: %v", err)
+	if errors.Is(err, ErrNoBinary) && !Required() {
+		t.Skipf("needs Prometheus (set CI=true to make this a failure): %v", err)
 	}
 	t.Fatalf("Prometheus: %v", err)
 }
@@ -104,16 +121,17 @@ func Check(t testing.TB, err error) {
 // skips or fails the test as Check does.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s, err := New(opts)
+	s, err := New(t.Context(), opts)
 	Check(t, err)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// New starts a Prometheus on a free 127.0.0.1 port and waits until it is ready.
-// The caller stops it with Stop. (Tests usually call Start; New serves a
-// TestMain that shares one server among tests.)
-func New(opts Options) (*Server, error) {
+// New starts a Prometheus on a free 127.0.0.1 port and waits until it is ready
+// (or ctx ends). The caller stops it with Stop. (Tests usually call Start; New
+// serves a TestMain that shares one server among tests.) ctx bounds only the
+// start: the server runs until Stop.
+func New(ctx context.Context, opts Options) (*Server, error) {
 	bin, err := Binary("prometheus")
 	if err != nil {
 		return nil, err
@@ -158,7 +176,7 @@ func New(opts Options) (*Server, error) {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
-		if lastErr = s.waitReady(opts.ReadyTimeout); lastErr == nil {
+		if lastErr = s.waitReady(ctx, opts.ReadyTimeout); lastErr == nil {
 			return s, nil
 		}
 		s.kill()
@@ -225,16 +243,22 @@ func (s *Server) start(bin string, args []string) error {
 	return nil
 }
 
-func (s *Server) waitReady(timeout time.Duration) error {
+func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
 	for {
 		select {
 		case <-s.done:
 			return fmt.Errorf("promtest: prometheus exited before it was ready (%v):\n%s", s.waitErr, s.LogTail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("promtest: waiting for prometheus to be ready: %w", ctx.Err())
 		default:
 		}
-		resp, err := client.Get(s.URL + "/-/ready")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/-/ready", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

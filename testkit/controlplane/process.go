@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ func startProcess(name, bin string, args []string, logPath string) (*process, er
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("testenv: starting %s: %w", name, err)
+		return nil, fmt.Errorf("controlplane: starting %s: %w", name, err)
 	}
 	p := &process{name: name, logPath: logPath, cmd: cmd, logFile: f, done: make(chan struct{})}
 	go func() {
@@ -131,7 +131,7 @@ func freePorts(n int) ([]int, error) {
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("testenv: reserving a port: %w", err)
+			return nil, fmt.Errorf("controlplane: reserving a port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)

@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"crypto"
@@ -88,7 +88,7 @@ func newPKI(dir string) (*pki, error) {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 	}); err != nil {
-		return nil, fmt.Errorf("testenv: CA: %w", err)
+		return nil, fmt.Errorf("controlplane: CA: %w", err)
 	}
 	if p.servingCert, p.servKey, err = p.signCert(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},
@@ -98,18 +98,18 @@ func newPKI(dir string) (*pki, error) {
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local"},
 	}); err != nil {
-		return nil, fmt.Errorf("testenv: serving certificate: %w", err)
+		return nil, fmt.Errorf("controlplane: serving certificate: %w", err)
 	}
 	if p.adminCert, p.adminKey, err = p.signCert(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "testenv-admin", Organization: []string{"system:masters"}},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
-		return nil, fmt.Errorf("testenv: admin certificate: %w", err)
+		return nil, fmt.Errorf("controlplane: admin certificate: %w", err)
 	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return nil, fmt.Errorf("testenv: service-account key: %w", err)
+		return nil, fmt.Errorf("controlplane: service-account key: %w", err)
 	}
 	if p.saPrivate, err = encodeKey(saKey); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"encoding/json"
@@ -37,7 +37,7 @@ func HTTPRouteCRD() ModuleCRD {
 func ModuleFile(module string, elem ...string) (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}|{{.Version}}", module).Output()
 	if err != nil {
-		return "", fmt.Errorf("testenv: go list -m %s (run from inside the module): %w", module, err)
+		return "", fmt.Errorf("controlplane: go list -m %s (run from inside the module): %w", module, err)
 	}
 	dir, version, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
 	if dir == "" {
@@ -46,17 +46,17 @@ func ModuleFile(module string, elem ...string) (string, error) {
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
 		out, err := cmd.Output()
 		if err != nil {
-			return "", fmt.Errorf("testenv: go mod download %s@%s: %w", module, version, err)
+			return "", fmt.Errorf("controlplane: go mod download %s@%s: %w", module, version, err)
 		}
 		var info struct{ Dir string }
 		if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
-			return "", fmt.Errorf("testenv: go mod download %s@%s: no directory in %s", module, version, out)
+			return "", fmt.Errorf("controlplane: go mod download %s@%s: no directory in %s", module, version, out)
 		}
 		dir = info.Dir
 	}
 	path := filepath.Join(append([]string{dir}, elem...)...)
 	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("testenv: %s@%s: %w", module, version, err)
+		return "", fmt.Errorf("controlplane: %s@%s: %w", module, version, err)
 	}
 	return path, nil
 }

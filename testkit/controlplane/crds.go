@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func (e *Env) ApplyCRDs(ctx context.Context, crds ...*unstructured.Unstructured)
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("testenv: applying CRD %s: %w", crd.GetName(), err)
+			return fmt.Errorf("controlplane: applying CRD %s: %w", crd.GetName(), err)
 		}
 	}
 	for _, crd := range crds {
@@ -110,7 +110,7 @@ func (e *Env) ApplyCRDs(ctx context.Context, crds ...*unstructured.Unstructured)
 func crdFiles(p string) ([]string, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return nil, fmt.Errorf("testenv: CRD path: %w", err)
+		return nil, fmt.Errorf("controlplane: CRD path: %w", err)
 	}
 	if !fi.IsDir() {
 		return []string{p}, nil
@@ -127,7 +127,7 @@ func crdFiles(p string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("testenv: no *.yaml, *.yml or *.json files in %s", p)
+		return nil, fmt.Errorf("controlplane: no *.yaml, *.yml or *.json files in %s", p)
 	}
 	return files, nil
 }
@@ -135,21 +135,21 @@ func crdFiles(p string) ([]string, error) {
 func readCRDs(path string) ([]*unstructured.Unstructured, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	docs, err := splitYAML(data)
 	if err != nil {
-		return nil, fmt.Errorf("testenv: %s: %w", path, err)
+		return nil, fmt.Errorf("controlplane: %s: %w", path, err)
 	}
 	var out []*unstructured.Unstructured
 	for i, d := range docs {
 		obj := map[string]any{}
 		if err := yaml.Unmarshal(d, &obj); err != nil {
-			return nil, fmt.Errorf("testenv: %s document %d: %w", path, i+1, err)
+			return nil, fmt.Errorf("controlplane: %s document %d: %w", path, i+1, err)
 		}
 		u := &unstructured.Unstructured{Object: obj}
 		if u.GetKind() != "CustomResourceDefinition" || u.GroupVersionKind().Group != "apiextensions.k8s.io" {
-			return nil, fmt.Errorf("testenv: %s document %d: kind %q (%s), want apiextensions.k8s.io CustomResourceDefinition",
+			return nil, fmt.Errorf("controlplane: %s document %d: kind %q (%s), want apiextensions.k8s.io CustomResourceDefinition",
 				path, i+1, u.GetKind(), u.GetAPIVersion())
 		}
 		out = append(out, u)

@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"os"
@@ -26,7 +26,7 @@ func TestFindRepoRootAndCacheKey(t *testing.T) {
 	root, err := FindRepoRoot(wd)
 	require.NoError(t, err)
 	assert.FileExists(t, filepath.Join(root, "tools", "k8s", "go.mod"))
-	key, err := CacheKey(root)
+	key, err := CacheKey()
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(key, "k8s-"+KubernetesVersion+"_etcd-"+EtcdVersion+"_kwok-"+KwokVersion+"_"), key)
 

@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"bufio"
@@ -129,14 +129,14 @@ func stageConfig(stagesDir string, extra []string) ([]byte, error) {
 		path := stageFile(stagesDir, f)
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("testenv: kwok stage: %w", err)
+			return nil, fmt.Errorf("controlplane: kwok stage: %w", err)
 		}
 		if filepath.Base(f) == "pod-ready.yaml" {
 			if data, err = excludeFromStage(data,
 				map[string]any{"key": neverReadyQuery, "operator": "DoesNotExist"},
 				map[string]any{"key": customStageQuery, "operator": "DoesNotExist"},
 			); err != nil {
-				return nil, fmt.Errorf("testenv: patching %s: %w", path, err)
+				return nil, fmt.Errorf("controlplane: patching %s: %w", path, err)
 			}
 		}
 		docs = append(docs, data)
@@ -145,17 +145,17 @@ func stageConfig(stagesDir string, extra []string) ([]byte, error) {
 	for i, e := range extra {
 		split, err := splitYAML([]byte(e))
 		if err != nil {
-			return nil, fmt.Errorf("testenv: Options.ExtraStages[%d]: %w", i, err)
+			return nil, fmt.Errorf("controlplane: Options.ExtraStages[%d]: %w", i, err)
 		}
 		for _, d := range split {
 			var obj struct {
 				Kind string `json:"kind"`
 			}
 			if err := yaml.Unmarshal(d, &obj); err != nil {
-				return nil, fmt.Errorf("testenv: Options.ExtraStages[%d]: %w", i, err)
+				return nil, fmt.Errorf("controlplane: Options.ExtraStages[%d]: %w", i, err)
 			}
 			if obj.Kind != "Stage" {
-				return nil, fmt.Errorf("testenv: Options.ExtraStages[%d]: kind %q, want Stage", i, obj.Kind)
+				return nil, fmt.Errorf("controlplane: Options.ExtraStages[%d]: kind %q, want Stage", i, obj.Kind)
 			}
 		}
 		docs = append(docs, split...)

@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func (e *Env) CreateNamespace(ctx context.Context, prefix string) (string, error
 	name := base + "-" + hex.EncodeToString(suffix)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{NamespaceLabel: base}}}
 	if _, err := e.clientset.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("testenv: creating namespace %s: %w", name, err)
+		return "", fmt.Errorf("controlplane: creating namespace %s: %w", name, err)
 	}
 	err := e.waitFor(ctx, "ServiceAccount default in namespace "+name, func(ctx context.Context) error {
 		_, err := e.clientset.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
@@ -52,7 +52,7 @@ func (e *Env) DeleteNamespace(ctx context.Context, name string) error {
 	policy := metav1.DeletePropagationBackground
 	err := e.clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("testenv: deleting namespace %s: %w", name, err)
+		return fmt.Errorf("controlplane: deleting namespace %s: %w", name, err)
 	}
 	return nil
 }

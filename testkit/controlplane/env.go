@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"context"
@@ -77,6 +77,11 @@ type Options struct {
 	// BinDir is a directory of prebuilt binaries, as for BuildOptions.
 	// Default: $PROGRESSIVE_TESTENV_BIN, else the build cache.
 	BinDir string
+	// CacheDir is where binaries are built and kept, as for BuildOptions.
+	// Default: $PROGRESSIVE_TESTENV_CACHE, else <repo root>/.cache/testenv/bin
+	// inside a checkout of this repository, else
+	// os.UserCacheDir()/progressive-testkit/bin.
+	CacheDir string
 	// Extra command line flags for each component, appended to the
 	// defaults (a later flag wins over an earlier one).
 	EtcdArgs, APIServerArgs, ControllerManagerArgs, SchedulerArgs, KwokArgs []string
@@ -145,7 +150,7 @@ type Env struct {
 // them (they are started with a parent-death signal).
 func Start(ctx context.Context, opts Options) (*Env, error) {
 	opts = opts.withDefaults()
-	bins, err := EnsureBinaries(ctx, BuildOptions{BinDir: opts.BinDir, Logger: opts.Logger})
+	bins, err := EnsureBinaries(ctx, BuildOptions{BinDir: opts.BinDir, CacheDir: opts.CacheDir, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +170,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		if ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
 			break
 		}
-		opts.Logger.Warn("testenv: port collision, retrying with new ports", "attempt", attempt)
+		opts.Logger.Warn("controlplane: port collision, retrying with new ports", "attempt", attempt)
 	}
 	return nil, lastErr
 }
@@ -279,7 +284,7 @@ func startOnce(ctx context.Context, opts Options, bins *Binaries, stages []byte)
 	}); err != nil {
 		return nil, err
 	}
-	log.Info("testenv: kube-apiserver ready", "url", e.apiURL, "after", time.Since(start).Round(time.Millisecond))
+	log.Info("controlplane: kube-apiserver ready", "url", e.apiURL, "after", time.Since(start).Round(time.Millisecond))
 
 	// Controller manager, scheduler and kwok need only the apiserver.
 	kubeconfigs := []string{
@@ -335,7 +340,7 @@ func startOnce(ctx context.Context, opts Options, bins *Binaries, stages []byte)
 			return nil, err
 		}
 	}
-	log.Info("testenv: components healthy", "after", time.Since(start).Round(time.Millisecond))
+	log.Info("controlplane: components healthy", "after", time.Since(start).Round(time.Millisecond))
 
 	if err := e.createNodes(ctx, opts.Nodes); err != nil {
 		return nil, err
@@ -354,7 +359,7 @@ func startOnce(ctx context.Context, opts Options, bins *Binaries, stages []byte)
 		}
 	}
 	e.startTook = time.Since(start)
-	log.Info("testenv: control plane ready", "took", e.startTook.Round(time.Millisecond), "dir", dir)
+	log.Info("controlplane: control plane ready", "took", e.startTook.Round(time.Millisecond), "dir", dir)
 	return e, nil
 }
 
@@ -378,7 +383,7 @@ func removeStaleDirs(log *slog.Logger) {
 			continue
 		}
 		if processGone(pid) {
-			log.Info("testenv: removing directory of a dead test process", "dir", d, "pid", pid)
+			log.Info("controlplane: removing directory of a dead test process", "dir", d, "pid", pid)
 			_ = os.RemoveAll(d)
 		}
 	}
@@ -414,14 +419,14 @@ func (e *Env) waitFor(ctx context.Context, what string, check func(context.Conte
 	var last error
 	for {
 		if err := e.Check(); err != nil {
-			return fmt.Errorf("testenv: waiting for %s: %w", what, err)
+			return fmt.Errorf("controlplane: waiting for %s: %w", what, err)
 		}
 		if last = check(ctx); last == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("testenv: waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+			return fmt.Errorf("controlplane: waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -460,7 +465,7 @@ func (e *Env) createNodes(ctx context.Context, n int) error {
 	for i := range n {
 		name := fmt.Sprintf("testenv-node-%d", i)
 		if _, err := e.clientset.CoreV1().Nodes().Create(ctx, FakeNode(name, e.opts.NodeCapacity), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("testenv: creating node %s: %w", name, err)
+			return fmt.Errorf("controlplane: creating node %s: %w", name, err)
 		}
 		e.nodes = append(e.nodes, name)
 	}
@@ -590,7 +595,7 @@ func (e *Env) Stop() error {
 			e.procs[i].stop(5 * time.Second)
 		}
 		if e.opts.KeepDir {
-			e.log.Info("testenv: keeping directory", "dir", e.dir)
+			e.log.Info("controlplane: keeping directory", "dir", e.dir)
 			return
 		}
 		if e.dir == "" {

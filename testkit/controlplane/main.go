@@ -1,4 +1,4 @@
-package testenv
+package controlplane
 
 import (
 	"context"
@@ -34,10 +34,10 @@ func Required() bool {
 // os.Exit. Use it from TestMain and keep the env in a variable of the test
 // package:
 //
-//	var env *testenv.Env
+//	var env *controlplane.Env
 //
 //	func TestMain(m *testing.M) {
-//		os.Exit(testenv.RunMain(m, testenv.Options{}, &env))
+//		os.Exit(controlplane.RunMain(m, controlplane.Options{}, &env))
 //	}
 //
 //	func TestSomething(t *testing.T) {
@@ -64,15 +64,15 @@ func RunMain(m *testing.M, opts Options, env **Env) int {
 	cancel()
 	if err != nil {
 		if Required() {
-			fmt.Fprintf(os.Stderr, "testenv: FAIL: the control plane did not start (required because CI or %s is set): %v\n", RequiredEnv, err)
+			fmt.Fprintf(os.Stderr, "controlplane: FAIL: the control plane did not start (required because CI or %s is set): %v\n", RequiredEnv, err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "testenv: the control plane did not start; tests that need it will be skipped (set CI=true or %s=true to make this fail): %v\n", RequiredEnv, err)
+		fmt.Fprintf(os.Stderr, "controlplane: the control plane did not start; tests that need it will be skipped (set CI=true or %s=true to make this fail): %v\n", RequiredEnv, err)
 		*env = nil
 		return m.Run()
 	}
 	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "testenv: control plane ready in %s (start %s) at %s, kubeconfig %s\n",
+		fmt.Fprintf(os.Stderr, "controlplane: control plane ready in %s (start %s) at %s, kubeconfig %s\n",
 			time.Since(start).Round(time.Millisecond), e.StartDuration().Round(time.Millisecond), e.APIServerURL(), e.Kubeconfig())
 	}
 	*env = e
@@ -81,7 +81,7 @@ func RunMain(m *testing.M, opts Options, env **Env) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		if s, ok := <-sigs; ok {
-			fmt.Fprintf(os.Stderr, "testenv: %v: stopping the control plane\n", s)
+			fmt.Fprintf(os.Stderr, "controlplane: %v: stopping the control plane\n", s)
 			_ = e.Stop()
 			os.Exit(1)
 		}
@@ -90,10 +90,10 @@ func RunMain(m *testing.M, opts Options, env **Env) int {
 	code := m.Run()
 	signal.Stop(sigs)
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "testenv: tests failed; component logs (full logs in %s):\n%s", e.Dir(), e.LogTails(60))
+		fmt.Fprintf(os.Stderr, "controlplane: tests failed; component logs (full logs in %s):\n%s", e.Dir(), e.LogTails(60))
 	}
 	if err := e.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
+		fmt.Fprintf(os.Stderr, "controlplane: stop: %v\n", err)
 		if code == 0 {
 			code = 1
 		}
@@ -108,12 +108,12 @@ func (e *Env) Require(t testing.TB) *Env {
 	t.Helper()
 	if e == nil {
 		if Required() {
-			t.Fatal("testenv: no control plane (it did not start; see the TestMain output)")
+			t.Fatal("controlplane: no control plane (it did not start; see the TestMain output)")
 		}
-		t.Skip("testenv: no control plane on this machine (see the TestMain output); set CI=true to make this a failure")
+		t.Skip("controlplane: no control plane on this machine (see the TestMain output); set CI=true to make this a failure")
 	}
 	if err := e.Check(); err != nil {
-		t.Fatalf("testenv: %v\n%s", err, e.LogTails(60))
+		t.Fatalf("controlplane: %v\n%s", err, e.LogTails(60))
 	}
 	return e
 }
@@ -129,16 +129,16 @@ func StartForTest(t testing.TB, opts Options) *Env {
 	e, err := Start(ctx, opts)
 	if err != nil {
 		if Required() {
-			t.Fatalf("testenv: the control plane did not start: %v", err)
+			t.Fatalf("controlplane: the control plane did not start: %v", err)
 		}
-		t.Skipf("testenv: the control plane did not start (set CI=true to make this a failure): %v", err)
+		t.Skipf("controlplane: the control plane did not start (set CI=true to make this a failure): %v", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("testenv: component logs (full logs in %s):\n%s", e.Dir(), e.LogTails(60))
+			t.Logf("controlplane: component logs (full logs in %s):\n%s", e.Dir(), e.LogTails(60))
 		}
 		if err := e.Stop(); err != nil {
-			t.Errorf("testenv: stop: %v", err)
+			t.Errorf("controlplane: stop: %v", err)
 		}
 	})
 	return e
