@@ -153,7 +153,8 @@ func (a *App) startOrResume(ctx context.Context, runner *rollout.Runner, store r
 func (a *App) drive(ctx, runCtx context.Context, runner *rollout.Runner, id string) error {
 	st, err := runner.Run(runCtx, id)
 	if err != nil && runCtx.Err() != nil {
-		if cur, gerr := runner.Get(ctx, id); gerr == nil {
+		// Ctrl-C cancelled ctx too; the last read must still reach the store.
+		if cur, gerr := runner.Get(context.WithoutCancel(ctx), id); gerr == nil {
 			st = cur
 		}
 		fmt.Fprintf(a.Stdout, "stopped driving rollout %s (%s, step %d of %d); it is stored: run the same document again to resume it\n",
