@@ -14,6 +14,7 @@ import (
 	"github.com/agentops/progressive/flags"
 	"github.com/agentops/progressive/flags/flagtest"
 	"github.com/agentops/progressive/rollout"
+	"github.com/agentops/progressive/rollout/progress"
 	"github.com/agentops/progressive/strategy"
 	testingclock "k8s.io/utils/clock/testing"
 )
@@ -143,14 +144,27 @@ func runScenario(ctx context.Context, b *backend, sc scenario, dir string, out i
 	var observeErr error
 	writesAtRollback := -1
 	var planSteps []progressive.Step
+	// The library's printer tells the rollout (steps, flag changes, a measurement
+	// a virtual day at the 10-minute interval, every failure, the end); the
+	// observer below adds what this example is about: what the SDK serves after
+	// each write.
+	printer, err := progress.New(progress.Options{
+		Out:   out,
+		Stamp: func(t time.Time) string { return "   " + hours(t.Sub(t0)) },
+		Every: 144,
+		Units: map[string]string{"error-rate": "%", "cpu": "%", "latency-p95": "ms"},
+	})
+	if err != nil {
+		return rep, err
+	}
 	observer := rollout.ObserverFunc(func(ctx context.Context, e rollout.Event) {
+		printer.Observe(ctx, e)
 		mu.Lock()
 		store := current
 		mu.Unlock()
 		switch e.Type {
 		case rollout.EventRollbackStarted:
 			writesAtRollback = b.writes()
-			fmt.Fprintf(out, "   %s  ROLLBACK  %s\n", hours(e.Time.Sub(t0)), e.Message)
 		case rollout.EventFlagChanged:
 			o, err := observe(ctx, b, store, fr, variation)
 			if err != nil {
@@ -159,8 +173,8 @@ func runScenario(ctx context.Context, b *backend, sc scenario, dir string, out i
 			}
 			o.At, o.Message = e.Time.Sub(t0), e.Message
 			rep.Observations = append(rep.Observations, o)
-			fmt.Fprintf(out, "   %s  %-44s SDK serves %q to %6.2f%% of %d users; QA targeted: %v\n",
-				hours(o.At), fmt.Sprintf("%s at %g%%", fr, o.Percent), variation, o.Served, sampleUsers, o.TargetsServed)
+			fmt.Fprintf(out, "   %s  %-9s SDK serves %q to %6.2f%% of %d users; QA targeted: %v\n",
+				hours(o.At), "sdk", variation, o.Served, sampleUsers, o.TargetsServed)
 		case rollout.EventStepStarted:
 			mu.Lock()
 			steps := planSteps

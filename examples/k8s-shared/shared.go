@@ -29,10 +29,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/agentops/progressive"
-	"github.com/agentops/progressive/analysis"
 	"github.com/agentops/progressive/internal/testenv"
 	k8s "github.com/agentops/progressive/provider/kubernetes"
 	"github.com/agentops/progressive/rollout"
+	"github.com/agentops/progressive/rollout/progress"
 )
 
 // Flags are the connection flags every example takes.
@@ -313,57 +313,39 @@ func (m *MeasuredRouter) Changes() []Change {
 	return append([]Change(nil), m.changes...)
 }
 
-// Progress prints the rollout's events as they happen and remembers when a
-// rollback was decided and when traffic was back on stable.
+// Progress prints the rollout's events as they happen, through the library's
+// printer (rollout/progress, stamped in seconds since the start, as these
+// examples are about how fast things happen), and remembers when a rollback was
+// decided and when traffic was back on stable.
 type Progress struct {
-	Out   io.Writer
-	start time.Time
+	Out io.Writer
+
+	once    sync.Once
+	printer *progress.Printer
 
 	mu                    sync.Mutex
 	rollbackAt, recovered time.Time
 }
 
 // Observe implements rollout.Observer.
-func (p *Progress) Observe(_ context.Context, e rollout.Event) {
+func (p *Progress) Observe(ctx context.Context, e rollout.Event) {
+	p.once.Do(func() {
+		// These options are fixed and valid: New only refuses invalid ones.
+		p.printer, _ = progress.New(progress.Options{Out: p.Out, Relative: true})
+	})
+	if p.printer != nil {
+		p.printer.Observe(ctx, e)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.start.IsZero() {
-		p.start = e.Time
-	}
-	at := fmt.Sprintf("%7.2fs", e.Time.Sub(p.start).Seconds())
 	switch e.Type {
-	case rollout.EventStepStarted:
-		fmt.Fprintf(p.Out, "%s  step %-3d %s\n", at, e.Step+1, e.Message)
+	case rollout.EventRollbackStarted:
+		p.rollbackAt = e.Time
 	case rollout.EventRoutesChanged:
-		fmt.Fprintf(p.Out, "%s  traffic  %s\n", at, e.Message)
 		if !p.rollbackAt.IsZero() && p.recovered.IsZero() && e.Routes != nil && e.Routes.CanaryWeight == 0 {
 			p.recovered = e.Time
 		}
-	case rollout.EventMeasured:
-		var parts []string
-		for _, m := range e.Measurements {
-			parts = append(parts, fmt.Sprintf("%s=%.4g (%s)", m.Check, m.Value, m.Outcome))
-		}
-		if e.Verdict != analysis.VerdictRunning || anyFailed(e.Measurements) {
-			fmt.Fprintf(p.Out, "%s  analyse  %s -> %s\n", at, strings.Join(parts, " "), e.Verdict)
-		}
-	case rollout.EventRollbackStarted:
-		p.rollbackAt = e.Time
-		fmt.Fprintf(p.Out, "%s  ROLLBACK %s\n", at, e.Message)
-	case rollout.EventRollbackCompleted, rollout.EventSucceeded:
-		fmt.Fprintf(p.Out, "%s  %-8s %s\n", at, strings.ToUpper(string(e.Phase)), e.Message)
-	case rollout.EventError:
-		fmt.Fprintf(p.Out, "%s  error    %s\n", at, e.Message)
 	}
-}
-
-func anyFailed(ms []analysis.Measurement) bool {
-	for _, m := range ms {
-		if m.Outcome != analysis.OutcomePass {
-			return true
-		}
-	}
-	return false
 }
 
 // RollbackLatency is the time from the rollback decision to the router reporting

@@ -54,6 +54,10 @@ type Options struct {
 	// Relative stamps lines with the seconds since the rollout's first event
 	// instead of the time of day: the stamp for demos where seconds matter.
 	Relative bool
+	// Stamp, when set, writes each line's time stamp instead of TimeFormat
+	// and Relative: for a rehearsal in virtual time that reads better as
+	// "day 3 14:00" than as a date.
+	Stamp func(time.Time) string
 	// Units are appended to a check's values, by check name ("%", "ms").
 	Units map[string]string
 	// Every prints one in Every passing measurements of a running analysis in
@@ -376,6 +380,9 @@ func number(v float64) string {
 }
 
 func (p *Printer) stamp(st *state, t time.Time) string {
+	if p.opts.Stamp != nil {
+		return p.opts.Stamp(t)
+	}
 	if p.opts.Relative {
 		return fmt.Sprintf("%7.2fs", t.Sub(st.start).Seconds())
 	}

@@ -219,3 +219,12 @@ func TestEventsWithoutTimeUseTheClock(t *testing.T) {
 	p.Observe(context.Background(), rollout.Event{Type: rollout.EventHeld, Message: "waiting for a person"})
 	assert.Equal(t, "09:42  HELD      waiting for a person\n", out.String())
 }
+
+func TestStampOverridesTheTimeFormat(t *testing.T) {
+	var out bytes.Buffer
+	p, err := progress.New(progress.Options{Out: &out, Mode: progress.ModeLines, Relative: true,
+		Stamp: func(ts time.Time) string { return "day 1 " + ts.Format("15h") }})
+	require.NoError(t, err)
+	feed(p, canaryEvents()[:1])
+	assert.Equal(t, "day 1 09h  step 1    deploy v2 as the canary with 2 pod(s)\n", out.String())
+}
