@@ -40,7 +40,7 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 	rerun := f.fs.Bool("rerun", false, "start again under a new id when a rollout of this name already ended")
 	timeout := f.fs.Duration("timeout", 0, "stop driving after this long, leaving the rollout stored (0: until it ends)")
 	approve := gateFlag{}
-	f.fs.Var(approve, "approve", "approve this gate when the plan reaches it (repeatable); otherwise gates wait for `promote`")
+	f.fs.Var(approve, "approve", "approve the `gate` named when the plan reaches it (repeatable); otherwise a gate waits for the promote command")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err

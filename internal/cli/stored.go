@@ -21,7 +21,7 @@ import (
 func (a *App) storeFlags(name, synopsis, about string) *flags {
 	f := a.newFlags(name, synopsis, about)
 	f.withStore()
-	f.fs.BoolVar(&f.sim, "sim", false, "read the rollouts that `run --sim` stored (unless --state-dir says where)")
+	f.fs.BoolVar(&f.sim, "sim", false, "read the rollouts that run --sim stored (unless --state-dir says where)")
 	return f
 }
 
