@@ -95,6 +95,10 @@ const (
 // reconciled by one worker at a time.
 const requeueNow = time.Millisecond
 
+// requeueStale is the wait before reconciling again an object whose rollout's
+// state the store's watch showed newer than the store's reads did.
+const requeueStale = 20 * time.Millisecond
+
 // Options configure a Reconciler. The zero value selects the documented
 // defaults.
 type Options[T client.Object] struct {
@@ -163,8 +167,10 @@ type tracked struct {
 	// set while a reconcile of the object runs.
 	version int64
 	driving bool
-	// pending is the newest version a watch showed during the reconcile.
+	// pending is the newest version a watch showed that no reconcile has
+	// seen yet; stale counts the reconciles in a row that ended behind it.
 	pending int64
+	stale   int
 	// status is the Status last given to the binding whose result the object
 	// shows (written, or already there); written reports it is set.
 	status  Status
@@ -256,10 +262,11 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 	id := r.opts.RolloutID(obj)
 	r.begin(req.NamespacedName, id)
 	defer func() {
-		if r.end(req.NamespacedName) && err == nil && (res.RequeueAfter <= 0 || res.RequeueAfter > requeueNow) {
-			// Another writer changed the state during this reconcile,
-			// after what it read: go on from what it wrote.
-			res.RequeueAfter = requeueNow
+		if r.end(req.NamespacedName) && err == nil && (res.RequeueAfter <= 0 || res.RequeueAfter > requeueStale) {
+			// The store's watch showed a state this reconcile did not see:
+			// another writer's (a CLI's command), read from a cache behind
+			// the watch. Go on from it as soon as the cache shows it.
+			res.RequeueAfter = requeueStale
 		}
 	}()
 	if obj.GetDeletionTimestamp() != nil {

@@ -74,6 +74,11 @@ func (r *Reconciler[T]) stateChanged(c StateChange) (reconcile.Request, bool) {
 		return reconcile.Request{}, false
 	}
 	t := r.objects[key]
+	if c.Version > t.version {
+		// The reconcile must see this version: the store's reads may come
+		// from a cache of their own, behind this watch (end).
+		t.pending = max(t.pending, c.Version)
+	}
 	switch {
 	case c.Command:
 		// Even during a reconcile of the object: the workqueue reconciles it
@@ -84,7 +89,6 @@ func (r *Reconciler[T]) stateChanged(c StateChange) (reconcile.Request, bool) {
 	case t.driving:
 		// Most likely the reconcile's own writes; end compares with the
 		// version it ends with.
-		t.pending = max(t.pending, c.Version)
 		return reconcile.Request{}, false
 	}
 	return reconcile.Request{NamespacedName: key}, true
@@ -104,7 +108,6 @@ func (r *Reconciler[T]) begin(key types.NamespacedName, id string) {
 	}
 	r.ids[id] = key
 	t.driving = true
-	t.pending = 0
 }
 
 // saw records the state version a reconcile of key ends with.
@@ -116,8 +119,13 @@ func (r *Reconciler[T]) saw(key types.NamespacedName, version int64) {
 	}
 }
 
-// end marks key's reconcile as returned; it reports whether a state newer
-// than the one it ended with was seen meanwhile.
+// maxStale bounds the reconciles in a row that end behind a version the watch
+// showed (end): a state deleted since would otherwise requeue for good.
+const maxStale = 100
+
+// end marks key's reconcile as returned; it reports whether the watch showed
+// a state newer than the one it ended with, which the object's next
+// reconcile must see.
 func (r *Reconciler[T]) end(key types.NamespacedName) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -126,9 +134,12 @@ func (r *Reconciler[T]) end(key types.NamespacedName) bool {
 		return false
 	}
 	t.driving = false
-	newer := t.pending > t.version
-	t.pending = 0
-	return newer
+	if t.pending > t.version && t.stale < maxStale {
+		t.stale++
+		return true
+	}
+	t.pending, t.stale = 0, 0
+	return false
 }
 
 // forget drops what the Reconciler keeps of an object that is gone.

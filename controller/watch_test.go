@@ -148,6 +148,15 @@ func TestStateHandlerQueuesForeignChanges(t *testing.T) {
 	// A newer version without a command (another writer) is worth a look too.
 	done.Version++
 	assert.Equal(t, []reconcile.Request{{NamespacedName: key}}, update(done))
+	// The store's reads do not show it (their cache is behind the watch, or
+	// never will: this version was not stored): the object is reconciled
+	// again shortly, and not for good.
+	res := h.reconcile("checkout-v2")
+	assert.Equal(t, 20*time.Millisecond, res.RequeueAfter)
+	for i := 0; i < 1000 && res.RequeueAfter > 0; i++ {
+		res = h.reconcile("checkout-v2")
+	}
+	assert.Zero(t, res.RequeueAfter, "an ended rollout is not requeued once the wait is given up")
 }
 
 // A rollout that ended and whose state was pruned is not started again by
