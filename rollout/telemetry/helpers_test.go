@@ -44,8 +44,19 @@ func newSimRunNamed(t testing.TB, name string, bad bool, observers ...rollout.Ob
 	return newSimRunCtx(context.Background(), t, name, bad, observers...)
 }
 
+// newSimRunOn is a healthy rollout of another target.
+func newSimRunOn(t testing.TB, tgt progressive.Target, observers ...rollout.Observer) *simRun {
+	t.Helper()
+	return newSimRunFull(context.Background(), t, tgt, "", false, observers...)
+}
+
 // newSimRunCtx starts the rollout with ctx (the caller's span, say).
 func newSimRunCtx(ctx context.Context, t testing.TB, name string, bad bool, observers ...rollout.Observer) *simRun {
+	t.Helper()
+	return newSimRunFull(ctx, t, target, name, bad, observers...)
+}
+
+func newSimRunFull(ctx context.Context, t testing.TB, target progressive.Target, name string, bad bool, observers ...rollout.Observer) *simRun {
 	t.Helper()
 	clk := testingclock.NewFakeClock(start)
 	env := sim.New(sim.Options{Clock: clk, Seed: 7})
@@ -107,6 +118,6 @@ func (r *simRun) record() rollout.DecisionRecord {
 
 // events collects what the runner emits, for comparing with what an observer
 // made of it.
-type events struct{ list []rollout.Event }
+type eventLog struct{ list []rollout.Event }
 
-func (c *events) Observe(_ context.Context, e rollout.Event) { c.list = append(c.list, e) }
+func (c *eventLog) Observe(_ context.Context, e rollout.Event) { c.list = append(c.list, e) }

@@ -298,14 +298,14 @@ func TestMetricsOptionsAreChecked(t *testing.T) {
 func TestErrorKind(t *testing.T) {
 	for err, want := range map[error]string{
 		nil: "",
-		fmt.Errorf("x: %w", progressive.ErrTransient):                            telemetry.KindTransient,
-		fmt.Errorf("x: %w", progressive.ErrInvalid):                              telemetry.KindInvalid,
-		progressive.FieldError{Field: "f"}:                                       telemetry.KindInvalid,
-		fmt.Errorf("x: %w", progressive.ErrNotFound):                             telemetry.KindNotFound,
-		fmt.Errorf("x: %w", progressive.ErrUnsupported):                          telemetry.KindUnsupported,
-		fmt.Errorf("x: %w", progressive.ErrConflict):                             telemetry.KindConflict,
-		fmt.Errorf("x: %w", context.DeadlineExceeded):                            telemetry.KindTimeout,
-		errors.New("boom"):                                                       telemetry.KindOther,
+		fmt.Errorf("x: %w", progressive.ErrTransient):                           telemetry.KindTransient,
+		fmt.Errorf("x: %w", progressive.ErrInvalid):                             telemetry.KindInvalid,
+		progressive.FieldError{Field: "f"}:                                      telemetry.KindInvalid,
+		fmt.Errorf("x: %w", progressive.ErrNotFound):                            telemetry.KindNotFound,
+		fmt.Errorf("x: %w", progressive.ErrUnsupported):                         telemetry.KindUnsupported,
+		fmt.Errorf("x: %w", progressive.ErrConflict):                            telemetry.KindConflict,
+		fmt.Errorf("x: %w", context.DeadlineExceeded):                           telemetry.KindTimeout,
+		errors.New("boom"):                                                      telemetry.KindOther,
 		fmt.Errorf("%w: %w", progressive.ErrTransient, progressive.ErrNotFound): telemetry.KindTransient,
 	} {
 		assert.Equal(t, want, telemetry.ErrorKind(err), "%v", err)
