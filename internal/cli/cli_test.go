@@ -560,3 +560,50 @@ func TestTemplateExportOfAPromotedRollout(t *testing.T) {
 	assert.Equal(t, ExitInvalid, r.code)
 	assert.Contains(t, r.stderr, "want a subcommand: template export ID")
 }
+
+// TestHeldRolloutContinuedThenRolledBack: a canary whose analysis has no data
+// is held (onInconclusive: hold) at its weight; a person continues it (a
+// fresh analysis, held again while the traffic is still missing), then rolls
+// it back, which the run carries out: exit 3.
+func TestHeldRolloutContinuedThenRolledBack(t *testing.T) {
+	c := newCLI(t)
+	state := t.TempDir()
+	doc := filepath.Join(t.TempDir(), "hold.yaml")
+	require.NoError(t, os.WriteFile(doc, []byte(mustRead(t, seedDocuments(t)["payment-service"])+"  onInconclusive: hold\n"), 0o644))
+	running := c.background("run", "--sim", "--sim-fault", "no-traffic", "--sim-fault-at", "50", "--state-dir", state, doc)
+	id := "payment-service-v2-0-0"
+	store, err := rollout.NewFileStore(state)
+	require.NoError(t, err)
+	held := func() bool {
+		st, err := store.Get(context.Background(), id)
+		return err == nil && st.Phase == rollout.PhaseHeld
+	}
+	require.Eventually(t, held, 20*time.Second, 5*time.Millisecond)
+	r := c.run("status", "--state-dir", state)
+	assert.Contains(t, r.stdout, "held")
+	assert.Contains(t, r.stdout, "50%")
+
+	r = c.run("continue", "--state-dir", state, "--reason", "traffic comes back after the maintenance", id)
+	require.Equal(t, ExitOK, r.code)
+	require.Eventually(t, func() bool {
+		rec, err := rollout.New(rollout.Options{Store: store, Logger: discard})
+		require.NoError(t, err)
+		record, err := rec.Record(context.Background(), id)
+		if err != nil {
+			return false
+		}
+		resumed := 0
+		for _, d := range record.Decisions {
+			if strings.Contains(d.Reason, "traffic comes back after the maintenance") {
+				resumed++
+			}
+		}
+		return resumed > 0 && held()
+	}, 20*time.Second, 5*time.Millisecond, "continued, then held again")
+
+	r = c.run("rollback", "--state-dir", state, id)
+	require.Equal(t, ExitOK, r.code)
+	res := <-running
+	assert.Equal(t, ExitRolledBack, res.code)
+	assert.Contains(t, res.stdout, "rolled-back")
+}
