@@ -44,7 +44,7 @@
 //   - progressive_rollout_decisions_total{decision}: advance, hold, rollback,
 //     retry, promoted, rolled-back, aborted and the manual-* commands.
 //   - progressive_rollout_step_duration_seconds{kind,result}: histograms of
-//     how long each kind of step took, completed or failed.
+//     how long each kind of step took, completed or ended by a rollback.
 //   - progressive_rollout_duration_seconds{outcome}: from start to the end.
 //   - progressive_rollout_time_to_detect_seconds and
 //     progressive_rollout_time_to_recover_seconds: the decision record's

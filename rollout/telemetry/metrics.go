@@ -181,7 +181,7 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 		checkThreshold: gauge("rollout_check_threshold", "A check's min or max, on the role it judges.", thresholdLabels),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rollout_decisions_total",
 			Help: "Decisions of the runner and commands of people, by decision."}, []string{"decision"}),
-		stepDuration: hist("rollout_step_duration_seconds", "How long steps took, by step kind and result (completed or failed).", opts.StepBuckets, []string{"kind", "result"}),
+		stepDuration: hist("rollout_step_duration_seconds", "How long steps took, by step kind and result: completed, or rolled-back when a rollback (decided or asked for) ended the step.", opts.StepBuckets, []string{"kind", "result"}),
 		duration:     hist("rollout_duration_seconds", "How long rollouts took from start to end, by outcome.", opts.DurationBuckets, []string{"outcome"}),
 		detect: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "rollout_time_to_detect_seconds",
 			Help: "From the last good measurement to the rollback decision, of rolled-back rollouts.", Buckets: opts.DetectBuckets}),
@@ -302,7 +302,7 @@ func (m *Metrics) Observe(_ context.Context, e rollout.Event) {
 		if e.Err != nil {
 			m.providerErrorLocked(e)
 		}
-		m.endStepLocked(t, e, "failed")
+		m.endStepLocked(t, e, "rolled-back")
 	case rollout.EventCommand:
 		if kind, ok := commandKind(e.Message); ok {
 			m.decisions.WithLabelValues("manual-" + kind).Inc()

@@ -161,7 +161,7 @@ func TestMetricsOfARollback(t *testing.T) {
 	assert.Greater(t, value, 1.0, "the value that failed the check is the one reported")
 	assert.Equal(t, 1.0, counter(t, reg, "progressive_rollout_decisions_total", map[string]string{"decision": "rollback"}))
 	assert.Equal(t, 1.0, counter(t, reg, "progressive_rollout_decisions_total", map[string]string{"decision": "rolled-back"}))
-	assert.Equal(t, uint64(1), histCount(t, reg, "progressive_rollout_step_duration_seconds", map[string]string{"kind": "analyze", "result": "failed"}))
+	assert.Equal(t, uint64(1), histCount(t, reg, "progressive_rollout_step_duration_seconds", map[string]string{"kind": "analyze", "result": "rolled-back"}))
 	detect, ok := series(t, reg, "progressive_rollout_time_to_detect_seconds", nil)
 	require.True(t, ok)
 	assert.Equal(t, uint64(1), detect.GetHistogram().GetSampleCount())
