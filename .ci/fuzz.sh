@@ -24,6 +24,7 @@ targets=(
   "./analysis             FuzzValidateTemplates"
   "./analysis             FuzzQueryWindow"
   "./rollout              FuzzStoredState"
+  "./rollout/document     FuzzDecode"
 )
 
 start=$(date +%s)
