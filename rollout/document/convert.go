@@ -156,7 +156,51 @@ func (r *Rollout) plan(ctx context.Context, o options) (progressive.Plan, error)
 		c.remap(err, planPaths)
 		return progressive.Plan{}, c.sorted()
 	}
+	// What the runner would refuse only at Validate, a document can be told
+	// now: a query template that does not render, a judge parameter out of range.
+	if err := analysis.ValidateTemplates(p.Checks); err != nil {
+		c.remap(err, planPaths)
+	}
+	c.judgeParams(p.Checks)
+	if err := c.sorted(); err != nil {
+		return progressive.Plan{}, err
+	}
 	return p, nil
+}
+
+// builtinJudges are the judges of package analysis, by kind, with the name of
+// their member of Judge.
+var builtinJudges = map[string]struct {
+	field string
+	v     analysis.ParamValidator
+}{
+	analysis.KindMannWhitney: {"mannWhitney", analysis.MannWhitneyJudge{}},
+	analysis.KindSPRT:        {"sprt", analysis.SPRTJudge{}},
+}
+
+// judgeParams checks the parameters of the built-in judges, reported under the
+// typed field that set them (their names are the parameters'). A custom
+// judge's parameters are its own to check, at the runner.
+func (c *converter) judgeParams(checks []progressive.Check) {
+	for i, chk := range checks {
+		if chk.Judge == nil {
+			continue
+		}
+		j, ok := builtinJudges[chk.Judge.Kind]
+		if !ok {
+			continue
+		}
+		var ve *progressive.ValidationError
+		if !errors.As(j.v.ValidateParams(chk.Judge.Params), &ve) {
+			continue
+		}
+		for _, fe := range ve.Problems {
+			if _, set := chk.Judge.Params[fe.Field]; !set {
+				continue // the runner's configuration of the judge (SPRT's requests query), not the document's
+			}
+			c.add(fmt.Sprintf("spec.checks[%d].judge.%s.%s", i, j.field, fe.Field), fe.Value, "%s", fe.Reason)
+		}
+	}
 }
 
 // converter turns the document's parts into the SDK's values, collecting

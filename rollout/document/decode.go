@@ -443,5 +443,5 @@ func tagName(tag string) string {
 	}
 }
 
-// reflect_ returns the settable value behind a pointer.
-func reflect_(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
+// settable returns the settable value behind a pointer.
+func settable(p any) reflect.Value { return reflect.ValueOf(p).Elem() }

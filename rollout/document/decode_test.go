@@ -297,3 +297,22 @@ func TestJudgeIsTyped(t *testing.T) {
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, 22, p2.Line)
 }
+
+func TestPlanChecksJudgeParamsAndQueries(t *testing.T) {
+	doc := strings.Replace(canaryDoc, "      max: 1\n", `      judge:
+        sprt: {alpha: 0.7, minRatio: 3}
+`, 1)
+	doc = strings.Replace(doc, "query: cpu", "query: 'cpu{app=\"{{.Servce}}\"}'", 1)
+	r, err := Decode([]byte(doc))
+	require.NoError(t, err)
+	_, err = r.Plan(context.Background())
+	ps := problemsOf(t, err)
+	p, ok := find(ps, "spec.checks[0].judge.sprt.alpha")
+	if assert.True(t, ok, "%v", err) {
+		assert.Equal(t, 22, p.Line, "the line of the alpha")
+	}
+	p, ok = find(ps, "spec.checks[1].query")
+	if assert.True(t, ok, "%v", err) {
+		assert.Equal(t, 24, p.Line)
+	}
+}

@@ -130,7 +130,7 @@ func DecodeTemplate(data []byte) (*Template, error) {
 			headNode.Content = append(headNode.Content, root.Content[i], root.Content[i+1])
 		}
 	}
-	d.value(headNode, reflect_(&head), "")
+	d.value(headNode, settable(&head), "")
 	d.header(root, head.APIVersion, head.Kind, KindTemplate)
 	t := &Template{Metadata: head.Metadata, Parameters: head.Parameters, body: body}
 	t.check(&d.ps, d)
@@ -335,7 +335,7 @@ func (t *Template) Render(values map[string]string) (*Rollout, error) {
 	})
 	var r Rollout
 	d := newDecoder()
-	d.value(body, reflect_(&r), "")
+	d.value(body, settable(&r), "")
 	d.header(body, r.APIVersion, r.Kind, KindRollout)
 	if err := d.ps.err(); err != nil {
 		return nil, err
