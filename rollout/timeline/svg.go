@@ -208,7 +208,9 @@ func exposurePanel(c *canvas, y, ph float64) {
 			// A step line: the weight holds until the next change, then jumps.
 			fmt.Fprintf(&d, " H%s V%s", f1(x), f1(ly))
 		}
-		values = append(values, l.at.UTC().Format(time.RFC3339Nano)+"="+num(l.value))
+		// Full precision: the levels are data for tools and tests, the labels
+		// are for people.
+		values = append(values, l.at.UTC().Format(time.RFC3339Nano)+"="+strconv.FormatFloat(l.value, 'g', -1, 64))
 	}
 	fmt.Fprintf(&d, " H%s", f1(c.x(c.m.end)))
 	c.printf(`<path class="series weight" data-levels="%s" d="%s" fill="none" stroke="#1f6fd1" stroke-width="2.5"/>`+"\n", esc(strings.Join(values, " ")), d.String())
