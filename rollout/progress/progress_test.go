@@ -228,3 +228,15 @@ func TestStampOverridesTheTimeFormat(t *testing.T) {
 	feed(p, canaryEvents()[:1])
 	assert.Equal(t, "day 1 09h  step 1    deploy v2 as the canary with 2 pod(s)\n", out.String())
 }
+
+func TestLiveStatusIsDroppedWhenTheStepChanges(t *testing.T) {
+	var out bytes.Buffer
+	p, err := progress.New(progress.Options{Out: &out, Mode: progress.ModeLive, TimeFormat: "15:04", Width: 200})
+	require.NoError(t, err)
+	events := canaryEvents()
+	feed(p, events[:4]) // a running analysis on the status line
+	before := out.Len()
+	feed(p, []rollout.Event{{Time: at(15 * time.Minute), Type: rollout.EventStepStarted, Step: 3, Phase: rollout.PhaseProgressing, Message: "weight-50: send 50% of traffic to the canary, verified by reading the routes back"}})
+	assert.Equal(t, "\r\x1b[2K09:15  step 4    weight-50: send 50% of traffic to the canary\n", out.String()[before:],
+		"the old step's measurements are not drawn again under the new step")
+}
