@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -60,12 +61,14 @@ func (e EnvFileResolver) Resolve(ctx context.Context, ref ValueFrom) (string, er
 			return "", fmt.Errorf("file %s cannot be read: %w", ref.File, errors.Unwrap(err))
 		}
 		defer f.Close()
-		b := make([]byte, maxSecretFile+1)
-		n, _ := f.Read(b)
-		if n > maxSecretFile {
+		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("file %s cannot be read: %w", ref.File, errors.Unwrap(err))
+		case len(b) > maxSecretFile:
 			return "", fmt.Errorf("file %s is larger than %d bytes", ref.File, maxSecretFile)
 		}
-		return strings.TrimRight(string(b[:n]), "\r\n"), nil
+		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return "", errors.New("names neither env nor file")
 }

@@ -445,3 +445,15 @@ func tagName(tag string) string {
 
 // settable returns the settable value behind a pointer.
 func settable(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
+
+// UnmarshalJSON decodes like Decode, strictly: json.Unmarshal into a Rollout
+// (a rollout embedded in another configuration) refuses an unknown field as
+// Decode does, instead of dropping it.
+func (r *Rollout) UnmarshalJSON(b []byte) error {
+	d, err := Decode(b)
+	if err != nil {
+		return err
+	}
+	*r = *d
+	return nil
+}

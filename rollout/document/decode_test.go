@@ -2,6 +2,7 @@ package document
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -315,4 +316,26 @@ func TestPlanChecksJudgeParamsAndQueries(t *testing.T) {
 	if assert.True(t, ok, "%v", err) {
 		assert.Equal(t, 24, p.Line)
 	}
+}
+
+func TestUnmarshalJSONIsStrict(t *testing.T) {
+	var holder struct {
+		Rollout Rollout `json:"rollout"`
+	}
+	good, err := Marshal(mustDecode(t, canaryDoc), JSON)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal([]byte(`{"rollout":`+string(good)+`}`), &holder))
+	assert.Equal(t, "payment-service-v2-0-0", holder.Rollout.Metadata.Name)
+
+	bad := strings.Replace(string(good), `"max": 1`, `"maximum": 1`, 1)
+	err = json.Unmarshal([]byte(`{"rollout":`+bad+`}`), &holder)
+	assert.ErrorIs(t, err, progressive.ErrInvalid)
+	assert.Contains(t, err.Error(), "spec.checks[0].maximum")
+}
+
+func mustDecode(t *testing.T, doc string) *Rollout {
+	t.Helper()
+	r, err := Decode([]byte(doc))
+	require.NoError(t, err)
+	return r
 }

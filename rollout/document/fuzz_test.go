@@ -25,7 +25,14 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	}
+	f.Add([]byte("apiVersion: progressive.agentops.dev/v1alpha1\nkind: RolloutTemplate\nmetadata: {name: t}\nparameters: [{name: s, type: name, required: true}]\ntemplate:\n  a: &a [\"${s}\", \"${s}\"]\n  b: [*a, *a]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A template read from the same bytes renders or fails cleanly too.
+		if tpl, err := DecodeTemplate(data); err != nil {
+			require.ErrorIs(t, err, progressive.ErrInvalid)
+		} else if _, err := tpl.Render(map[string]string{"s": "x"}); err != nil {
+			require.ErrorIs(t, err, progressive.ErrInvalid)
+		}
 		r, err := Decode(data)
 		if err != nil {
 			require.ErrorIs(t, err, progressive.ErrInvalid)

@@ -361,17 +361,28 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
+// cloneNode copies a node tree. An alias points at the copy of its anchor,
+// never at a copy of its own: copying each alias's target would multiply a
+// tree of nested aliases exponentially.
 func cloneNode(n *yaml.Node) *yaml.Node {
+	return cloneWith(n, map[*yaml.Node]*yaml.Node{})
+}
+
+func cloneWith(n *yaml.Node, seen map[*yaml.Node]*yaml.Node) *yaml.Node {
 	if n == nil {
 		return nil
 	}
+	if c, ok := seen[n]; ok {
+		return c
+	}
 	c := *n
+	seen[n] = &c
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, x := range n.Content {
-		c.Content[i] = cloneNode(x)
+		c.Content[i] = cloneWith(x, seen)
 	}
 	if n.Alias != nil {
-		c.Alias = cloneNode(n.Alias)
+		c.Alias = cloneWith(n.Alias, seen)
 	}
 	return &c
 }

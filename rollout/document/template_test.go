@@ -198,3 +198,32 @@ template:
 	assert.Equal(t, `sum(x{app="api"}) > ${literal}`, r.Spec.Checks[0].Query)
 	assert.True(t, strings.HasPrefix(tpl.Metadata.Name, "t"))
 }
+
+// TestRenderAliasBomb: nested aliases in a template (10^10 values expanded) do
+// not multiply when the template is copied for rendering.
+func TestRenderAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: progressive.agentops.dev/v1alpha1\nkind: RolloutTemplate\nmetadata: {name: t}\nparameters: [{name: s}]\ntemplate:\n  x0: &a0 [\"${s}\", \"${s}\", \"${s}\", \"${s}\", \"${s}\", \"${s}\", \"${s}\", \"${s}\", \"${s}\", \"${s}\"]\n")
+	for i := 1; i <= 9; i++ {
+		b.WriteString("  x" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*a" + string(rune('0'+i-1)))
+		}
+		b.WriteString("]\n")
+	}
+	tpl, err := DecodeTemplate([]byte(b.String()))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { _, err := tpl.Render(map[string]string{"s": "x"}); done <- err }()
+	select {
+	case err := <-done:
+		// Copied in linear time, and refused for what it is: fields no rollout has.
+		_, ok := find(problemsOf(t, err), "x9")
+		assert.True(t, ok, "%v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("rendering a template of nested aliases did not end")
+	}
+}
