@@ -319,8 +319,24 @@ func (d *decoder) object(n *yaml.Node, v reflect.Value, path string) {
 			d.ps.add(nodePosition(k), p, nil, "unknown field%s; known fields: %s", suggest(k.Value, fields), fieldNames(fields))
 			continue
 		}
-		d.value(val, v.FieldByIndex(fields[j].index), p)
+		fv := v.FieldByIndex(fields[j].index)
+		if slices.Contains(exactlyOne, v.Type()) && isNull(val) && fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.Struct {
+			// "canary:" with nothing after it chooses the canary with its
+			// defaults; reading it as absent would leave no strategy at all.
+			fv.Set(reflect.New(fv.Type().Elem()))
+			d.pos[p] = nodePosition(k)
+			continue
+		}
+		d.value(val, fv, p)
 	}
+}
+
+// isNull reports whether n is an explicit null (null, ~ or nothing).
+func isNull(n *yaml.Node) bool {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
 func fieldNames(fields []field) string {

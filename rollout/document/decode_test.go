@@ -339,3 +339,13 @@ func mustDecode(t *testing.T, doc string) *Rollout {
 	require.NoError(t, err)
 	return r
 }
+
+func TestEmptyMemberChoosesDefaults(t *testing.T) {
+	doc := strings.Replace(canaryDoc, "    canary:\n      weights: [10, 50, 100]\n      soak: 15m\n      replicas: 2\n", "    canary:\n", 1)
+	r := mustDecode(t, doc)
+	require.NotNil(t, r.Spec.Strategy.Canary)
+	p, err := r.Plan(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Minute, p.TotalDuration(), "the default 10, 50, 100 with 15m soaks")
+	assert.NoError(t, compiledSchema(t).Validate(asJSONValue(t, doc)), "the schema takes it too")
+}

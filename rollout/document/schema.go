@@ -92,6 +92,10 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 				continue
 			}
 			s := g.schema(f.Type)
+			if slices.Contains(exactlyOne, t) && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+				// A member left empty ("canary:") is chosen with its defaults.
+				s = map[string]any{"anyOf": []any{s, map[string]any{"type": "null"}}}
+			}
 			if enum := f.Tag.Get("enum"); enum != "" {
 				s["enum"] = strings.Split(enum, ",")
 			}
