@@ -550,6 +550,9 @@ func build(ctx context.Context, dst string, log *slog.Logger, out io.Writer) err
 		cmd := exec.CommandContext(ctx, goTool(), args...)
 		cmd.Dir = s.dir
 		cmd.Env = goEnv("CGO_ENABLED=0")
+		// A test binary killed mid-build (go test's -timeout, say) must not
+		// leave an orphaned build writing into the cache beside the next one.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		var tail tailBuffer
 		cmd.Stdout = io.MultiWriter(w, &tail)
 		cmd.Stderr = io.MultiWriter(w, &tail)
