@@ -111,3 +111,49 @@ func TestEncodeIsForPeople(t *testing.T) {
 		}
 	}
 }
+
+// TestFromPlanEveryShape: FromPlan recovers every valid plan of many option
+// combinations, the resolved defaults of rolling updates (surge, unavailable,
+// readiness budget of none) included.
+func TestFromPlanEveryShape(t *testing.T) {
+	target := progressive.Target{Name: "svc"}
+	release := progressive.Release{Version: "v2"}
+	checks := seedChecks()[:1]
+	var plans []progressive.Plan
+	add := func(s progressive.Strategy) {
+		if p, err := s.Plan(target, release); err == nil {
+			plans = append(plans, p)
+		}
+	}
+	for replicas := 1; replicas <= 12; replicas++ {
+		for batch := 0; batch <= replicas; batch += 2 {
+			for _, surge := range []int{0, strategy.NoPods, 1, 3} {
+				for _, unavailable := range []int{0, strategy.NoPods, 2} {
+					for _, budget := range []float64{0, strategy.NoPods, 20} {
+						add(strategy.Rolling{Replicas: replicas, BatchSize: batch, MaxSurge: surge, MaxUnavailable: unavailable, ReadinessBudget: budget})
+					}
+				}
+			}
+			add(strategy.Rolling{Replicas: replicas, BatchSize: batch, Checks: checks})
+		}
+	}
+	for _, ws := range [][]float64{{100}, {1}, {50, 100}, {5, 25, 50}, {33.3, 66.6, 100}} {
+		for _, full := range []bool{false, true} {
+			add(strategy.Canary{Weights: ws, FullSoak: full, Checks: checks})
+			add(strategy.FlagRollout{Flag: progressive.FlagRef{Key: "f"}, Variation: "a", Fallback: "b", Percentages: ws, FullSoak: full, Checks: checks})
+		}
+	}
+	for _, step := range []float64{5, 10, 30, 60} {
+		add(strategy.Canary{StepWeight: step, MaxWeight: 70, Checks: checks})
+	}
+	require.Greater(t, len(plans), 300)
+	for _, p := range plans {
+		doc, err := FromPlan(p)
+		if !assert.NoError(t, err, "%s: %s", p.Strategy, p.Reason) {
+			continue
+		}
+		again, err := doc.Plan(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, p, again)
+	}
+}
