@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -14,6 +15,15 @@ import (
 // checked and nothing changes (the Kubernetes provider's server-side dry run).
 type DryRunner interface {
 	DryRun() bool
+}
+
+// RestartWarner is implemented by workloads and routers that restart pods the
+// plan does not name when they first touch a target: the Kubernetes provider
+// adopting an unlabelled stable Deployment (a new ReplicaSet revision, every pod
+// replaced once). RestartWarning returns "" when nothing will restart. DryRun
+// asks before any write and reports the answer as a warning.
+type RestartWarner interface {
+	RestartWarning(ctx context.Context, target progressive.Target) (string, error)
 }
 
 // QueryAnswer is what one check's query returned during a dry run.
@@ -88,6 +98,7 @@ func (r *Runner) DryRun(ctx context.Context, plan progressive.Plan) (DryRunRepor
 		}
 	}
 	report.Warnings = Lint(plan)
+	report.Warnings = append(report.Warnings, r.restartWarnings(ctx, plan)...)
 	report.MeasuredRequestsPerSecond = r.measureTraffic(ctx, plan, v, now)
 	if rps := report.MeasuredRequestsPerSecond; rps > 0 {
 		report.Warnings = append(report.Warnings, trafficWarnings(plan, rps, "measured")...)
@@ -142,6 +153,43 @@ func (r *Runner) measureTraffic(ctx context.Context, plan progressive.Plan, v an
 		}
 	}
 	return best
+}
+
+// restartWarnings asks the plan's workload (for a plan that deploys a canary)
+// and router whether touching the target restarts pods; each distinct answer
+// is one warning.
+func (r *Runner) restartWarnings(ctx context.Context, plan progressive.Plan) []progressive.Warning {
+	var asked []any
+	needs := planNeeds(plan)
+	if needs.workload && slices.ContainsFunc(plan.Steps, func(s progressive.Step) bool { return s.Deploy != nil }) {
+		if w, err := r.opts.Providers.workload(plan); err == nil {
+			asked = append(asked, w)
+		}
+	}
+	if needs.router {
+		if router, err := r.opts.Providers.router(plan); err == nil {
+			asked = append(asked, router)
+		}
+	}
+	var out []progressive.Warning
+	for _, p := range asked {
+		rw, ok := p.(RestartWarner)
+		if !ok {
+			continue
+		}
+		msg, err := rw.RestartWarning(ctx, plan.Target)
+		switch {
+		case err != nil:
+			msg = "cannot tell whether the first step restarts pods: " + err.Error()
+		case msg == "":
+			continue
+		}
+		w := progressive.Warning{Field: "target", Message: msg}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func inDryRun(p any) bool {

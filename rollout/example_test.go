@@ -84,4 +84,7 @@ func ExampleExplain() {
 	//   - the canary is not ready in time
 	//   - a person calls Rollback or Abort
 	// Rollback restores: all traffic to stable in one write, read back; canary scaled to 0, stable untouched.
+	//
+	// Good to know:
+	//   - On its first rollout the deploy step adopts the stable Deployment search: with the Kubernetes workload, a pod template without progressive.agentops.io/role=stable gets that label, which restarts every stable pod once (a new ReplicaSet revision). DryRun says whether it will.
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // triggers a rollback. It does not validate; call Validate first.
 func Explain(plan progressive.Plan) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Rollout %s: %s of %s to %s\n", plan.Name, orDefault(plan.Strategy, "custom plan"), plan.Target, plan.Release)
+	fmt.Fprintf(&b, "Rollout %s: %s of %s to %s\n", plan.Name, orDefault(plan.Strategy, "custom plan"), plan.Target, releaseWords(plan))
 	if plan.Reason != "" {
 		fmt.Fprintf(&b, "Why: %s\n", plan.Reason)
 	}
@@ -34,7 +35,7 @@ func Explain(plan progressive.Plan) string {
 			at += max(s.Analyze.Duration, firstMeasurement(plan, plan.ChecksFor(*s.Analyze)))
 		}
 	}
-	fmt.Fprintf(&b, "%-10s done: %s serves all traffic\n", "T+"+formatDuration(at), plan.Release)
+	fmt.Fprintf(&b, "%-10s done: %s\n", "T+"+formatDuration(at), doneWords(plan))
 	for _, h := range plan.Hooks {
 		if h.Phase != progressive.HookPreRollout {
 			fmt.Fprintf(&b, "%-10s %s hook %s\n", "", h.Phase, describeHook(h))
@@ -53,7 +54,35 @@ func Explain(plan progressive.Plan) string {
 			fmt.Fprintf(&b, "  - %s\n", w)
 		}
 	}
+	if ns := notes(plan); len(ns) > 0 {
+		b.WriteString("\nGood to know:\n")
+		for _, n := range ns {
+			fmt.Fprintf(&b, "  - %s\n", n)
+		}
+	}
 	return b.String()
+}
+
+// notes are what a plan does that surprises people who did not write the
+// provider: restarts beyond the plan's own pods, and which pods serve after a
+// blue-green promotion. Explain knows the plan, not the cluster, so it says
+// when a note applies; DryRun asks the providers (RestartWarner).
+func notes(plan progressive.Plan) []string {
+	var out []string
+	hasStep := func(f func(progressive.Step) bool) bool { return slices.ContainsFunc(plan.Steps, f) }
+	if hasStep(func(s progressive.Step) bool { return s.Deploy != nil }) {
+		out = append(out, fmt.Sprintf("On its first rollout the deploy step adopts the stable Deployment %s: with the Kubernetes workload, "+
+			"a pod template without progressive.agentops.io/role=stable gets that label, which restarts every stable pod once "+
+			"(a new ReplicaSet revision). DryRun says whether it will.", plan.Target))
+	}
+	switched := hasStep(func(s progressive.Step) bool { return s.Switch != nil && s.Switch.To == progressive.Canary })
+	if switched && hasStep(func(s progressive.Step) bool { return s.Promote != nil }) {
+		out = append(out, fmt.Sprintf("After the switch, green (the canary Deployment) serves and is monitored; promotion then re-rolls blue "+
+			"(the stable Deployment) with %s and finalize moves traffic back to it and scales green away. The pods serving afterwards are "+
+			"blue's new pods, not the green pods the analysis watched (the same release and configuration, started anew); "+
+			"Argo Rollouts' blue-green instead keeps the monitored pods and retires the old side.", releaseWords(plan)))
+	}
+	return out
 }
 
 // leastDuration is how long a healthy rollout takes at least: pauses, and each
@@ -125,13 +154,44 @@ func describeAction(plan progressive.Plan, s progressive.Step) string {
 		return "run hook " + describeHook(s.Hook.Hook) + "; its failure rolls back"
 	case s.Roll != nil:
 		r := s.Roll
-		return fmt.Sprintf("update pods in place until %d run %s (max surge %d, max unavailable %d), roll back if more than %g%% of pods fail readiness", r.Updated, plan.Release, r.Params.MaxSurge, r.Params.MaxUnavailable, r.ReadinessBudget)
+		return fmt.Sprintf("update pods in place until %d run %s (%s), wait up to %s for them to be ready; undo the update if more than %g%% of pods then fail readiness",
+			r.Updated, plan.Release, describeRollParams(r.Params), formatDuration(orDuration(r.ReadyTimeout, DefaultReadyTimeout)), r.ReadinessBudget)
+	case s.Promote != nil && switchedBefore(plan, s):
+		return fmt.Sprintf("promote: blue (stable) is re-rolled with %s while green serves, wait until ready", plan.Release)
 	case s.Promote != nil:
 		return fmt.Sprintf("promote: stable takes %s, wait until ready", plan.Release)
+	case s.Finalize != nil && switchedBefore(plan, s):
+		return "finalize: all traffic back to blue (now running the release), scale green to 0: blue's new pods serve from here"
 	case s.Finalize != nil:
 		return "finalize: all traffic to stable (now running the release), remove canary routes, scale the canary to 0"
 	}
 	return "invalid step"
+}
+
+// switchedBefore reports whether a step before s switched all traffic to the
+// canary (blue-green: the promotion that follows re-rolls blue).
+func switchedBefore(plan progressive.Plan, s progressive.Step) bool {
+	for _, p := range plan.Steps {
+		if p.Promote == s.Promote && p.Finalize == s.Finalize {
+			return false
+		}
+		if p.Switch != nil && p.Switch.To == progressive.Canary {
+			return true
+		}
+	}
+	return false
+}
+
+// describeRollParams says how a batch replaces pods, in words rather than
+// Kubernetes' field names.
+func describeRollParams(p progressive.RollingParams) string {
+	switch {
+	case p.MaxUnavailable == 0:
+		return fmt.Sprintf("up to %d new pod(s) at once beside the old, none unavailable", p.MaxSurge)
+	case p.MaxSurge == 0:
+		return fmt.Sprintf("up to %d old pod(s) at once stop before new ones start", p.MaxUnavailable)
+	}
+	return fmt.Sprintf("up to %d new pod(s) at once beside the old and %d unavailable", p.MaxSurge, p.MaxUnavailable)
 }
 
 // describeFirstMeasurements says when the step's checks are first measured: once
@@ -151,7 +211,7 @@ func describeFirstMeasurements(plan progressive.Plan, checks []progressive.Check
 
 func describeRoutes(r progressive.Routes) string {
 	var parts []string
-	parts = append(parts, fmt.Sprintf("%g%% stable / %g%% canary", r.StableWeight, r.CanaryWeight))
+	parts = append(parts, fmt.Sprintf("%s stable / %s canary", percentWords(r.StableWeight), percentWords(r.CanaryWeight)))
 	for _, m := range r.Matches {
 		op := "="
 		if m.Regex {
@@ -160,7 +220,7 @@ func describeRoutes(r progressive.Routes) string {
 		parts = append(parts, fmt.Sprintf("%s %s%s%s to the canary", m.Kind, m.Name, op, m.Value))
 	}
 	if r.MirrorPercent > 0 {
-		parts = append(parts, fmt.Sprintf("mirror %g%% to the canary", r.MirrorPercent))
+		parts = append(parts, fmt.Sprintf("mirror %s to the canary", percentWords(r.MirrorPercent)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -253,7 +313,7 @@ func rollbackRestores(plan progressive.Plan) []string {
 		case s.SetFlag != nil:
 			flags = append(flags, describeFlagRollback(plan, s.SetFlag.Flag))
 		case s.Roll != nil:
-			undo = append(undo, "the previous revision (rollout undo)")
+			undo = append(undo, "the previous revision (rollout undo), waiting until its pods are ready again")
 		case s.Deploy != nil:
 			canary = append(canary, "canary scaled to 0, stable untouched")
 		}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agentops/progressive"
@@ -447,13 +450,86 @@ func (x *exec) succeed(ctx context.Context) error {
 		return err
 	}
 	st.Phase = PhaseSucceeded
-	st.decide(x.now, "promoted", fmt.Sprintf("all %d steps completed; %s serves all traffic", len(st.Plan.Steps), st.Plan.Release))
+	// The action stays "promoted" (the outcome's name, which metrics count);
+	// the words say what happened to this kind of plan.
+	st.decide(x.now, "promoted", fmt.Sprintf("all %d steps completed; %s", len(st.Plan.Steps), doneWords(st.Plan)))
 	x.finishRecord(ctx, OutcomePromoted)
 	if err := x.save(ctx); err != nil {
 		return err
 	}
-	x.emit(ctx, Event{Type: EventSucceeded, Message: "promoted " + st.Plan.Release.String()})
+	x.emit(ctx, Event{Type: EventSucceeded, Message: successWords(st.Plan)})
 	return nil
+}
+
+// successWords is the event of a completed rollout: a canary or blue-green
+// release is promoted; a rolling update is not (there is no canary to promote:
+// it rolled out), nor is a flag rollout (the flag serves the variation).
+func successWords(plan progressive.Plan) string {
+	switch {
+	case isRolling(plan):
+		return "rolled out " + plan.Release.String()
+	case isFlagOnly(plan):
+		return "completed: " + doneWords(plan)
+	}
+	return "promoted " + plan.Release.String()
+}
+
+// doneWords says what serves users once plan completed.
+func doneWords(plan progressive.Plan) string {
+	switch {
+	case isRolling(plan):
+		return "every pod runs " + plan.Release.String()
+	case isFlagOnly(plan):
+		var parts []string
+		for i := len(plan.Steps) - 1; i >= 0; i-- {
+			if f := plan.Steps[i].SetFlag; f != nil {
+				parts = append(parts, fmt.Sprintf("flag %s serves %q to %s of users", f.Flag, f.Variation, percentWords(f.Percent)))
+				break
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	return plan.Release.String() + " serves all traffic"
+}
+
+// isRolling reports whether plan updates pods in place (no canary, no router).
+func isRolling(plan progressive.Plan) bool {
+	for _, s := range plan.Steps {
+		if s.Deploy != nil || s.Promote != nil {
+			return false
+		}
+	}
+	return slices.ContainsFunc(plan.Steps, func(s progressive.Step) bool { return s.Roll != nil })
+}
+
+// isFlagOnly reports whether plan only changes flags (the flag is the release).
+func isFlagOnly(plan progressive.Plan) bool {
+	for _, s := range plan.Steps {
+		if s.Deploy != nil || s.Roll != nil || s.Promote != nil || s.SetWeight != nil || s.SetRoutes != nil || s.Switch != nil || s.Scale != nil {
+			return false
+		}
+	}
+	return slices.ContainsFunc(plan.Steps, func(s progressive.Step) bool { return s.SetFlag != nil })
+}
+
+// releaseWords names what a rollout releases: the version, or for a flag
+// rollout without one, the flag and its variation (not an empty string).
+func releaseWords(plan progressive.Plan) string {
+	if r := plan.Release.String(); r != "" {
+		return r
+	}
+	for _, s := range plan.Steps {
+		if f := s.SetFlag; f != nil {
+			return fmt.Sprintf("flag %s variation %q", f.Flag, f.Variation)
+		}
+	}
+	return "the plan"
+}
+
+// percentWords prints a share for people: at most two decimals, no float
+// noise ("90.91%", not "90.9090909090909%").
+func percentWords(p float64) string {
+	return strconv.FormatFloat(math.Round(p*100)/100, 'f', -1, 64) + "%"
 }
 
 // lifecycleHooks runs the plan's hooks of phase that have not run yet. A failure
@@ -594,4 +670,95 @@ func orPoll(d, poll time.Duration) time.Duration {
 		return d
 	}
 	return poll
+}
+
+// verifyRoutes compares, when Run starts driving a rollout (a restarted process
+// resuming it), the routes the router reports with those the rollout applied
+// (State.Applied.Routes, a read-back). Traffic moved by someone else while no
+// process watched (a person's kubectl edit, a GitOps sync putting the manifest
+// back) would otherwise be noticed only if a check lost its data; instead the
+// drift is recorded as a decision and an event and the applied routes are
+// written again and read back. A rollout rolling back is left alone: its first
+// action sets all traffic to stable anyway.
+func (r *Runner) verifyRoutes(ctx context.Context, id string) error {
+	e, unlock := r.lock(id)
+	defer unlock()
+	st, err := r.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Phase.Terminal() || st.Phase == PhaseRollingBack || st.Applied.Routes == nil || !planNeeds(st.Plan).router {
+		return nil
+	}
+	router, err := r.opts.Providers.router(st.Plan)
+	if err != nil {
+		return err
+	}
+	got, err := router.GetRoutes(ctx, st.Plan.Target)
+	if err != nil {
+		return fmt.Errorf("rollout %s: read routes at resume: %w", id, err)
+	}
+	want := *st.Applied.Routes
+	if sameRoutes(got, want) || inFlight(st, got) {
+		return nil
+	}
+	r.takeUnsaved(e) // the write below supersedes it
+	x := &exec{r: r, st: &st, now: r.opts.Clock.Now(), saved: st.Phase}
+	msg := fmt.Sprintf("routes drifted while no process drove the rollout: the router reports %s, the rollout had applied %s", describeRoutes(got), describeRoutes(want))
+	if err := router.SetRoutes(ctx, st.Plan.Target, want); err != nil {
+		st.decide(x.now, "drift", msg+"; restoring them failed: "+err.Error())
+		x.emit(ctx, Event{Type: EventError, Message: msg + "; restoring them failed: " + err.Error()})
+		return x.save(ctx)
+	}
+	back, err := router.GetRoutes(ctx, st.Plan.Target)
+	if err != nil {
+		return fmt.Errorf("rollout %s: read routes back after restoring them: %w", id, err)
+	}
+	st.Applied.Routes = &back
+	st.decide(x.now, "drift", msg+"; restored: "+describeRoutes(back))
+	x.emit(ctx, Event{Type: EventRoutesChanged, Message: msg + "; restored", Routes: &back})
+	return x.save(ctx)
+}
+
+// sameRoutes compares two read-backs of one router.
+func sameRoutes(a, b progressive.Routes) bool {
+	const tolerance = 1e-6
+	return math.Abs(a.CanaryWeight-b.CanaryWeight) < tolerance && math.Abs(a.StableWeight-b.StableWeight) < tolerance &&
+		math.Abs(a.MirrorPercent-b.MirrorPercent) < tolerance && slices.Equal(a.Matches, b.Matches)
+}
+
+// inFlight reports whether got is what a traffic write of the rollout itself
+// may have left before its process died: a step runs, and its write lands,
+// before the state saying so is stored (see advance and repeatable). From the
+// stored step on, through steps that may run unsaved, any traffic step's
+// weight, or one between it and the applied weight (a router that achieves an
+// approximation), is the rollout's own; the re-run of those steps writes it
+// again.
+func inFlight(st State, got progressive.Routes) bool {
+	applied := st.Applied.Routes.CanaryWeight
+	for i := st.Step.Index; i < len(st.Plan.Steps); i++ {
+		s := st.Plan.Steps[i]
+		var next progressive.Routes
+		switch {
+		case s.SetWeight != nil:
+			next = progressive.WeightedRoutes(s.SetWeight.Weight)
+		case s.SetRoutes != nil:
+			next = s.SetRoutes.Routes
+		case s.Switch != nil && s.Switch.To == progressive.Canary:
+			next = progressive.Routes{CanaryWeight: 100}
+		case s.Switch != nil:
+			next = progressive.AllStable()
+		}
+		if s.SetWeight != nil || s.SetRoutes != nil || s.Switch != nil {
+			lo, hi := min(applied, next.CanaryWeight), max(applied, next.CanaryWeight)
+			if got.CanaryWeight >= lo-1e-6 && got.CanaryWeight <= hi+1e-6 &&
+				math.Abs(got.MirrorPercent-next.MirrorPercent) < 1e-6 && len(got.Matches) == len(next.Matches) {
+				return true
+			}
+		}
+		if !repeatable(s) {
+			return false
+		}
+	}
+	return false
 }

@@ -28,6 +28,10 @@ const (
 	actionRoutes = "routes"
 	actionFlags  = "flags"
 	actionUndo   = "undo"
+	// actionUndone waits until the revision Undo brought back is ready: until
+	// then users are not back on a healthy stable, whatever the Deployment's
+	// template says.
+	actionUndone = "undone"
 	actionCanary = "canary"
 	actionHooks  = "hooks"
 )
@@ -57,7 +61,7 @@ func (x *exec) rollback(ctx context.Context) (time.Duration, error) {
 		rb = &RollbackState{Reason: "rollback state lost", DecidedAt: x.now}
 		x.st.Rollback = rb
 	}
-	for _, action := range []string{actionRoutes, actionFlags, actionUndo, actionCanary, actionHooks} {
+	for _, action := range []string{actionRoutes, actionFlags, actionUndo, actionUndone, actionCanary, actionHooks} {
 		if rb.done(action) {
 			continue
 		}
@@ -87,12 +91,16 @@ func (x *exec) rollback(ctx context.Context) (time.Duration, error) {
 		outcome, phase = OutcomeAborted, PhaseAborted
 	}
 	x.st.Phase = phase
-	x.st.decide(x.now, string(outcome), "everything is back on stable: "+rb.Reason)
+	x.st.decide(x.now, string(outcome), backWords(x.st.Plan)+": "+rb.Reason)
 	x.finishRecord(ctx, outcome)
 	if err := x.save(ctx); err != nil {
 		return 0, err
 	}
-	x.emit(ctx, Event{Type: EventRollbackCompleted, Message: "back on stable: " + rb.Reason})
+	back := "back on stable"
+	if flagOf(x.st.Plan) != nil {
+		back = backWords(x.st.Plan)
+	}
+	x.emit(ctx, Event{Type: EventRollbackCompleted, Message: back + ": " + rb.Reason})
 	return 0, nil
 }
 
@@ -130,9 +138,6 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 			return err
 		}
 		for i, f := range st.Applied.Flags {
-			if f.Percent == 0 {
-				continue
-			}
 			if len(f.Targets) > 0 || len(f.Segments) > 0 {
 				// Targeted users are served the variation whatever the
 				// percentage: they go back first, each flag in its own writes.
@@ -140,6 +145,9 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 					return err
 				}
 				x.emit(ctx, Event{Type: EventFlagChanged, Message: fmt.Sprintf("flag %s: the rollout's targets removed", f.Ref)})
+			}
+			if f.Percent == 0 {
+				continue
 			}
 			if err := store.SetRollout(ctx, f.Ref, progressive.PercentRollout(f.Variation, f.Fallback, 0)); err != nil {
 				return fmt.Errorf("flag %s back to 0%%: %w", f.Ref, err)
@@ -163,7 +171,12 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 		if err := roller.Undo(ctx, t, st.Applied.PreviousRevision); err != nil {
 			return fmt.Errorf("undo to revision %d: %w", st.Applied.PreviousRevision, err)
 		}
-		x.st.Record.Impact.RecoveredAt = x.r.opts.Clock.Now()
+		// Not recovered yet: the old revision's pods start now (actionUndone).
+	case actionUndone:
+		if !st.Applied.Rolled {
+			return nil
+		}
+		return x.waitUndone(ctx)
 	case actionCanary:
 		// After a promotion stable already runs the release: scaling the canary
 		// away still holds, but the old release is gone and only a new rollout (or
@@ -187,6 +200,83 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 	case actionHooks:
 		_, _, err := x.lifecycleHooksBestEffort(ctx, progressive.HookOnRollback)
 		return err
+	}
+	return nil
+}
+
+// waitUndone waits until every pod runs the revision Undo brought back and
+// passes readiness; only then are users back on a healthy stable, and that
+// instant is the recovery (Impact.RecoveredAt). It waits as long as the plan's
+// roll steps allow a batch (RollStep.ReadyTimeout, default 10m) from the
+// rollback decision; pods still unready then are recorded and the rollback
+// ends, saying so, rather than wait forever on a release that never was healthy.
+func (x *exec) waitUndone(ctx context.Context) error {
+	st := x.st
+	w, err := x.r.opts.Providers.workload(st.Plan)
+	if err != nil {
+		return err
+	}
+	roller, ok := w.(progressive.Roller)
+	if !ok {
+		return fmt.Errorf("workload %s cannot undo: %w", w.Name(), progressive.ErrUnsupported)
+	}
+	rs, err := roller.RollStatus(ctx, st.Plan.Target)
+	if err != nil {
+		return fmt.Errorf("read rollout status after the undo: %w", err)
+	}
+	now := x.r.opts.Clock.Now()
+	if rs.UpdatedReady >= rs.Desired && rs.Unready == 0 {
+		st.Record.Impact.RecoveredAt = now
+		st.decide(now, "recovered", fmt.Sprintf("the previous revision is ready again: %d/%d pods", rs.UpdatedReady, rs.Desired))
+		return nil
+	}
+	limit := rollReadyTimeout(st.Plan)
+	if waited := now.Sub(st.Rollback.DecidedAt); waited >= limit {
+		st.Record.Impact.RecoveredAt = now
+		st.decide(now, "note", fmt.Sprintf("the previous revision is still not ready %s after the rollback decision (%d of %d pods ready, %d unready); the rollback ends without waiting longer: look at the pods",
+			formatDuration(limit), rs.UpdatedReady, rs.Desired, rs.Unready))
+		return nil
+	}
+	return progressive.Pending(x.r.opts.PollInterval, "waiting for the previous revision's pods: %d of %d ready, %d unready", rs.UpdatedReady, rs.Desired, rs.Unready)
+}
+
+// rollReadyTimeout is the longest ReadyTimeout of the plan's roll steps.
+func rollReadyTimeout(plan progressive.Plan) time.Duration {
+	var d time.Duration
+	for _, s := range plan.Steps {
+		if s.Roll != nil {
+			d = max(d, orDuration(s.Roll.ReadyTimeout, DefaultReadyTimeout))
+		}
+	}
+	return orDuration(d, DefaultReadyTimeout)
+}
+
+// backWords says where a rollback left users: on stable for a workload, on
+// the fallback variation for a flag (a flag has no stable side).
+func backWords(plan progressive.Plan) string {
+	if f := flagOf(plan); f != nil {
+		return fmt.Sprintf("everyone is back on %q of flag %s", f.Fallback, f.Flag)
+	}
+	return "everything is back on stable"
+}
+
+// backWordsPast is backWords in the past tense, for the record's learning.
+func backWordsPast(plan progressive.Plan) string {
+	if f := flagOf(plan); f != nil {
+		return fmt.Sprintf("everyone was back on %q of flag %s", f.Fallback, f.Flag)
+	}
+	return "everything was back on stable"
+}
+
+// flagOf is the first flag step of a plan that only changes flags, or nil.
+func flagOf(plan progressive.Plan) *progressive.SetFlagStep {
+	if !isFlagOnly(plan) {
+		return nil
+	}
+	for _, s := range plan.Steps {
+		if s.SetFlag != nil {
+			return s.SetFlag
+		}
 	}
 	return nil
 }
@@ -220,7 +310,7 @@ func (x *exec) finishRecord(ctx context.Context, outcome Outcome) {
 	rec.Learning = append(rec.Learning, learn(x.st, outcome, obs)...)
 }
 
-// learn turns the observations into reusable sentences (the seed's Law 1).
+// learn turns the observations into reusable sentences (the first law of the design document's decision records).
 func learn(st *State, outcome Outcome, obs []analysis.Measurement) []string {
 	var out []string
 	im := st.Record.Impact
@@ -230,14 +320,14 @@ func learn(st *State, outcome Outcome, obs []analysis.Measurement) []string {
 	default:
 		where := ""
 		if im.MaxCanaryWeight > 0 {
-			where = fmt.Sprintf(" with the canary at up to %g%% of traffic", im.MaxCanaryWeight)
+			where = fmt.Sprintf(" with the canary at up to %s of traffic", percentWords(im.MaxCanaryWeight))
 		}
 		if im.MaxFlagPercent > 0 {
-			where = fmt.Sprintf(" with the flag at up to %g%% of users", im.MaxFlagPercent)
+			where = fmt.Sprintf(" with the flag at up to %s of users", percentWords(im.MaxFlagPercent))
 		}
 		out = append(out, fmt.Sprintf("%s was %s%s: %s.", st.Plan.Release, strings.ReplaceAll(string(outcome), "-", " "), where, strings.TrimSuffix(st.Rollback.Reason, ".")))
 		if im.TimeToDetect != nil {
-			out = append(out, fmt.Sprintf("Detected within %s of the last good measurement; everything was back on stable %s after the decision.", time.Duration(*im.TimeToDetect), time.Duration(*im.RollbackDuration)))
+			out = append(out, fmt.Sprintf("Detected within %s of the last good measurement; %s %s after the decision.", time.Duration(*im.TimeToDetect), backWordsPast(st.Plan), time.Duration(*im.RollbackDuration)))
 		}
 	}
 	for _, s := range checkSummaries(obs) {

@@ -199,7 +199,7 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 	if err != nil {
 		return State{}, err
 	}
-	r.emit(ctx, &created, Event{Type: EventStarted, Message: "rollout started: " + created.Plan.Release.String()})
+	r.emit(ctx, &created, Event{Type: EventStarted, Message: "rollout started: " + releaseWords(created.Plan)})
 	r.emit(ctx, &created, Event{Type: EventStepStarted, Message: describeStep(created.Plan, created.Plan.Steps[0])})
 	return created, nil
 }
@@ -300,7 +300,10 @@ func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, err
 
 // Run drives rollout id until it ends or ctx is done, waiting on the runner's
 // clock between transitions. A held rollout keeps Run waiting for a command. Run
-// is also how a restarted process resumes: it continues from the stored state.
+// is also how a restarted process resumes: it continues from the stored state,
+// after reading the routes back: traffic that drifted from what the rollout
+// applied while no process drove it is recorded (a "drift" decision and an
+// event) and restored.
 //
 // When the plan's workload is a progressive.StatusWatcher, Run subscribes once
 // and, while a step waits for pods (deploy, scale, roll, promote), reconciles as
@@ -318,6 +321,11 @@ func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	storeFailures := 0 // state writes the store failed, in a row
 	protected := ""    // why traffic was taken away without a stored rollback
 	for {
+	if err := r.verifyRoutes(ctx, id); err != nil {
+		// Not a reason to stop driving: the next traffic step or check meets
+		// the same router and decides.
+		r.opts.Logger.WarnContext(ctx, "rollout: checking the applied routes at resume", slog.String("rollout", id), slog.String("error", err.Error()))
+	}
 		// Changes before this Reconcile are seen by its reads; only those during
 		// and after it should end the next wait early.
 		drain(changed)

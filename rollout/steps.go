@@ -82,7 +82,7 @@ func (x *exec) executeStep(ctx context.Context, step progressive.Step) (stepOutc
 	case step.Finalize != nil:
 		return x.finalize(ctx)
 	}
-	return stepOutcome{}, fmt.Errorf("step %d sets no action: %w", x.st.Step.Index, progressive.ErrInvalid)
+	return stepOutcome{}, fmt.Errorf("step %d sets no action: %w", x.st.Step.Index+1, progressive.ErrInvalid)
 }
 
 // timedOut reports whether a polled step has waited longer than its limit.
@@ -184,7 +184,7 @@ func (x *exec) setRoutes(ctx context.Context, routes progressive.Routes) (stepOu
 	x.st.Applied.MaxCanaryWeight = math.Max(x.st.Applied.MaxCanaryWeight, got.CanaryWeight)
 	msg := fmt.Sprintf("routes set: %s", describeRoutes(got))
 	if math.Abs(got.CanaryWeight-routes.CanaryWeight) > 1e-9 {
-		msg += fmt.Sprintf(" (asked %g%%, achieved %.4g%%)", routes.CanaryWeight, got.CanaryWeight)
+		msg += fmt.Sprintf(" (asked %s, achieved %s)", percentWords(routes.CanaryWeight), percentWords(got.CanaryWeight))
 	}
 	x.st.decide(x.now, "route", msg)
 	x.emit(ctx, Event{Type: EventRoutesChanged, Message: msg, Routes: &got})
@@ -657,6 +657,6 @@ func (x *exec) finalize(ctx context.Context) (stepOutcome, error) {
 }
 
 func summarize(st *State) string {
-	return fmt.Sprintf("%s: step %d of %d, canary weight up to %g%%, %d measurements, %d decisions",
-		st.Plan.Target, st.Step.Index+1, len(st.Plan.Steps), st.Applied.MaxCanaryWeight, st.Record.Impact.Measurements, len(st.Record.Decisions))
+	return fmt.Sprintf("%s: step %d of %d, canary weight up to %s, %d measurements, %d decisions",
+		st.Plan.Target, st.Step.Index+1, len(st.Plan.Steps), percentWords(st.Applied.MaxCanaryWeight), st.Record.Impact.Measurements, len(st.Record.Decisions))
 }

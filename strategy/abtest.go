@@ -11,9 +11,9 @@ import (
 
 // ABTest and Mirror defaults.
 const (
-	// DefaultABTestDuration is how long an A/B segment is analysed.
+	// DefaultABTestDuration is how long an A/B segment is analyzed.
 	DefaultABTestDuration = time.Hour
-	// DefaultMirrorDuration is how long mirrored traffic is analysed, like a canary soak.
+	// DefaultMirrorDuration is how long mirrored traffic is analyzed, like a canary soak.
 	DefaultMirrorDuration = 15 * time.Minute
 	// DefaultMirrorPercent mirrors every request.
 	DefaultMirrorPercent = 100.0
@@ -102,7 +102,7 @@ func (a ABTest) Plan(target progressive.Target, release progressive.Release) (pr
 		}
 		segs[i] = fmt.Sprintf("%s %s%s%s", m.Kind, m.Name, op, m.Value)
 	}
-	p.Reason = fmt.Sprintf("A/B test: only requests matching %s reach %s while everyone else stays on stable, analysed for %s before promotion; %s.",
+	p.Reason = fmt.Sprintf("A/B test: only requests matching %s reach %s while everyone else stays on stable, analyzed for %s before promotion; %s.",
 		strings.Join(segs, " or "), release.Version, dur(d.Duration),
 		rollbackClause(a.Checks, a.OnInconclusive, "sets the routes back to all-stable"))
 	return finish(p)
@@ -181,7 +181,7 @@ func (m Mirror) Plan(target progressive.Target, release progressive.Release) (pr
 		{Name: "promote", Promote: &progressive.PromoteStep{}},
 		{Name: "finalize", Finalize: &progressive.FinalizeStep{}},
 	}
-	p.Reason = fmt.Sprintf("Mirror: %s%% of stable's requests are copied to %s and its answers discarded, so no user sees it while it is analysed for %s before promotion; %s.",
+	p.Reason = fmt.Sprintf("Mirror: %s%% of stable's requests are copied to %s and its answers discarded, so no user sees it while it is analyzed for %s before promotion; %s.",
 		pct(d.Percent), release.Version, dur(d.Duration),
 		rollbackClause(m.Checks, m.OnInconclusive, "stops the mirroring and removes the new version"))
 	return finish(p)

@@ -10,7 +10,7 @@ import (
 
 // BlueGreen defaults.
 const (
-	// DefaultMonitor is the analysis time after the switch. The seed's pattern
+	// DefaultMonitor is the analysis time after the switch. The design document's pattern
 	// monitors for 1h; BlueGreenManualApproval uses that.
 	DefaultMonitor = 15 * time.Minute
 	// DefaultDecommissionDelay is how long blue stays up after the monitor, for an
@@ -31,9 +31,20 @@ const (
 // one write: SetRoutes(AllStable()) sends everything back to blue, which is still
 // running. Migrations must be backwards compatible (expand, then contract in a later
 // release) so that blue can take the traffic back.
+//
+// Which pods serve at the end: Promote re-rolls blue (the stable Deployment) with
+// green's release, and Finalize moves all traffic back to blue and scales green to
+// zero. The pods that serve afterwards are therefore blue's new pods, started by
+// the promotion, not the green pods the monitor watched: the same release and
+// configuration, but not the same processes (a problem that only shows on fresh
+// pods, or a node that cannot fit them, appears after the analysis). Argo Rollouts
+// swaps instead: it keeps the monitored pods and retires the old side. That swap
+// needs a workload that can relabel green as the new stable; none here does yet, so
+// the plan's Explain says which pods serve, and a check on blue's pods after the
+// promotion is the way to watch them (a post-rollout hook, or a second rollout).
 type BlueGreen struct {
 	// Replicas is green's pod count. Required: green carries all traffic after the
-	// switch, so set it to blue's count (the seed runs 10 and 10); there is no
+	// switch, so set it to blue's count (the design document's example runs 10 and 10); there is no
 	// default that would be safe.
 	Replicas int `json:"replicas"`
 	// Migration, when set, runs first, before green exists (a schema migration
@@ -149,9 +160,10 @@ func (b BlueGreen) Plan(target progressive.Target, release progressive.Release) 
 		fmt.Fprintf(&s, ", and before any user reaches it %s", joinWords(before))
 	}
 	fmt.Fprintf(&s, "; then all traffic switches in one write and is monitored for %s, with blue kept %s longer for an instant switch-back. "+
-		"A failed hook or a refused approval stops the rollout before the switch; after it, %s.",
+		"A failed hook or a refused approval stops the rollout before the switch; after it, %s. "+
+		"Promotion then re-rolls blue with %s and moves traffic back to it, so the pods serving at the end are blue's new pods, not the green pods that were monitored.",
 		dur(d.Monitor), dur(d.DecommissionDelay),
-		rollbackClause(b.Checks, b.OnInconclusive, "switches all traffic back to blue in one write"))
+		rollbackClause(b.Checks, b.OnInconclusive, "switches all traffic back to blue in one write"), release.Version)
 	p.Reason = s.String()
 	return finish(p)
 }

@@ -33,7 +33,7 @@ func TestBlueGreenPlanShape(t *testing.T) {
 			timed: []time.Duration{15 * time.Minute, 5 * time.Minute},
 		},
 		{
-			name: "the seed's order-management: migration, deploy, validate, approve, switch, monitor 1h",
+			name: "the design document's order-management: migration, deploy, validate, approve, switch, monitor 1h",
 			bg: strategy.BlueGreen{Replicas: 10, Migration: &migration, Validation: []progressive.HookSpec{smoke, e2e},
 				ManualApproval: "release-manager", Monitor: time.Hour, DecommissionDelay: 10 * time.Minute, Checks: checks},
 			kinds: []progressive.StepKind{H, D, H, H, AP, SW, A, P, PR, FI},

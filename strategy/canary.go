@@ -11,7 +11,7 @@ import (
 
 // Canary defaults.
 const (
-	// DefaultCanarySoak is the analysis time at each weight: the seed's "Monitor 15 min".
+	// DefaultCanarySoak is the analysis time at each weight: the design document's "Monitor 15 min".
 	DefaultCanarySoak = 15 * time.Minute
 	// DefaultCanaryReplicas is the canary Deployment's pod count.
 	DefaultCanaryReplicas = 1
@@ -19,7 +19,7 @@ const (
 	DefaultMaxWeight = 50.0
 )
 
-// defaultCanaryWeights are the seed's 10% -> 50% -> 100%.
+// defaultCanaryWeights are the design document's 10% -> 50% -> 100%.
 var defaultCanaryWeights = []float64{10, 50, 100}
 
 // Canary shifts a growing share of requests to the new version, analysing the
@@ -40,7 +40,7 @@ var defaultCanaryWeights = []float64{10, 50, 100}
 // router can still honour the weights by replica ratio.
 type Canary struct {
 	// Weights are the canary's shares of requests, in percent, strictly increasing,
-	// each above 0 and at most 100. Default 10, 50, 100 (the seed's example) when
+	// each above 0 and at most 100. Default 10, 50, 100 (the design document's example) when
 	// neither Weights nor StepWeight/MaxWeight is set.
 	Weights []float64 `json:"weights,omitempty"`
 	// StepWeight and MaxWeight generate the weights the way Flagger does:
@@ -64,7 +64,7 @@ type Canary struct {
 	// ApprovalTimeout, when positive, rolls back if the gate got no answer in time.
 	ApprovalTimeout time.Duration `json:"approvalTimeout,omitempty"`
 	// Hooks are lifecycle hooks (pre-rollout, pre-promotion, post-rollout,
-	// on-rollback: the seed's Slack notifications).
+	// on-rollback: the design document's Slack notifications).
 	Hooks []progressive.HookSpec `json:"hooks,omitempty"`
 	// OnInconclusive: rollback (default) or hold.
 	OnInconclusive progressive.InconclusivePolicy `json:"onInconclusive,omitempty"`
@@ -133,7 +133,7 @@ func (c Canary) validate(v *validator) []float64 {
 		}
 	}
 	if len(weights) > 0 && len(phases) == 0 {
-		v.add("weights", fmt.Sprint(weights), "no weight below 100 is left to analyse; add a smaller weight or set fullSoak")
+		v.add("weights", fmt.Sprint(weights), "no weight below 100 is left to analyze; add a smaller weight or set fullSoak")
 	}
 	return phases
 }

@@ -24,7 +24,7 @@ func TestCanaryPlanShape(t *testing.T) {
 		replicas int
 	}{
 		{
-			name:     "defaults are the seed's 10, 50, 100 with 15m soaks",
+			name:     "defaults are the design document's 10, 50, 100 with 15m soaks",
 			canary:   strategy.Canary{Checks: checks},
 			kinds:    []progressive.StepKind{D, W, A, W, A, PR, FI},
 			weights:  []float64{10, 50},

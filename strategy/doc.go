@@ -8,7 +8,7 @@
 // defaults, and implements progressive.Strategy:
 //
 //   - Canary: Deploy -> (SetWeight -> Analyze) per weight -> [Approval] -> Promote
-//     -> Finalize. The seed's "10% -> monitor 15 min -> 50% -> monitor 15 min ->
+//     -> Finalize. The design document's "10% -> monitor 15 min -> 50% -> monitor 15 min ->
 //     100%" is Canary{Weights: []float64{10, 50, 100}, Checks: checks}; Flagger's
 //     stepWeight/maxWeight is Canary{StepWeight: 10, MaxWeight: 50}.
 //   - BlueGreen: [migration hook] -> Deploy green -> validation hooks -> [Approval]
@@ -16,9 +16,9 @@
 //     -> Finalize.
 //   - Rolling: Roll batch -> Pause or Analyze -> ... -> Roll all pods, in place and
 //     without a router.
-//   - ABTest: a header or cookie segment routed to the new version, analysed, then
+//   - ABTest: a header or cookie segment routed to the new version, analyzed, then
 //     promoted.
-//   - Mirror: a copy of production traffic sent to the new version, analysed, then
+//   - Mirror: a copy of production traffic sent to the new version, analyzed, then
 //     promoted.
 //   - FlagRollout: (SetFlag p% -> Analyze) per percentage, releasing code already
 //     deployed behind a flag.
@@ -51,14 +51,14 @@
 //
 // # Patterns
 //
-// The seed's common patterns are ready-made, with the caller's checks:
+// The design document's common patterns are ready-made, with the caller's checks:
 // StagedConservative (canary 5/25/50/100, 30 minutes each), Fast (canary 10/100, 10
 // minutes), BlueGreenManualApproval (approval before the switch, 1 hour monitor) and
 // FlagGradual (1/10/50/100% of users, 24 hours each).
 //
 // # Choosing
 //
-// Recommend applies the seed's rules to a Profile of the service and the change and
+// Recommend applies the design document's rules to a Profile of the service and the change and
 // explains its choice in full sentences: canary for high traffic (more than 1000
 // requests per second) or business-critical services, blue-green for database
 // migrations, long-running requests and instant rollback, a flag rollout to decouple

@@ -9,7 +9,7 @@ import (
 	"github.com/agentops/progressive/strategy"
 )
 
-// The seed's payment-service canary: 10% -> 50% -> 100%, 15 minutes each, rolled
+// The design document's payment-service canary: 10% -> 50% -> 100%, 15 minutes each, rolled
 // back on an error rate above 1% or a p95 latency above 500ms.
 func ExampleCanary() {
 	c := strategy.Canary{
@@ -36,7 +36,7 @@ func ExampleCanary() {
 		case s.SetWeight != nil:
 			fmt.Printf("%d. send %g%% of requests to the canary\n", i+1, s.SetWeight.Weight)
 		case s.Analyze != nil:
-			fmt.Printf("%d. analyse for %s\n", i+1, s.Analyze.Duration)
+			fmt.Printf("%d. analyze for %s\n", i+1, s.Analyze.Duration)
 		default:
 			fmt.Printf("%d. %s\n", i+1, s.Kind())
 		}
@@ -48,9 +48,9 @@ func ExampleCanary() {
 	// plan: production-payment-service-v2-0-0 strategy: canary
 	// 1. deploy 1 canary pod(s)
 	// 2. send 10% of requests to the canary
-	// 3. analyse for 15m0s
+	// 3. analyze for 15m0s
 	// 4. send 50% of requests to the canary
-	// 5. analyse for 15m0s
+	// 5. analyze for 15m0s
 	// 6. promote
 	// 7. finalize
 	// at least: 30m0s
@@ -73,7 +73,7 @@ func ExampleCanary_invalid() {
 	// configuration error: true
 }
 
-// The seed's content-api: 30 replicas, 3 pods at a time, rolled back when more than
+// The design document's content-api: 30 replicas, 3 pods at a time, rolled back when more than
 // 5% of pods fail readiness.
 func ExampleRolling() {
 	plan, err := strategy.Rolling{Replicas: 30, BatchSize: 3}.Plan(
@@ -91,9 +91,9 @@ func ExampleRolling() {
 	}
 	fmt.Println("steps:", len(plan.Steps))
 	// Output:
-	// roll to 3 updated pods (surge 8, unavailable 7)
+	// roll to 3 updated pods (surge 3, unavailable 0)
 	// pause 30s
-	// roll to 6 updated pods (surge 8, unavailable 7)
+	// roll to 6 updated pods (surge 3, unavailable 0)
 	// pause 30s
 	// steps: 19
 }

@@ -10,11 +10,11 @@ import (
 	"github.com/agentops/progressive"
 )
 
-// DefaultFlagSoak is the analysis time at each flag percentage: the seed's "1 day
+// DefaultFlagSoak is the analysis time at each flag percentage: the design document's "1 day
 // per phase".
 const DefaultFlagSoak = 24 * time.Hour
 
-// defaultFlagPercentages are the seed's 1% -> 10% -> 50% -> 100%.
+// defaultFlagPercentages are the design document's 1% -> 10% -> 50% -> 100%.
 var defaultFlagPercentages = []float64{1, 10, 50, 100}
 
 // FlagRollout releases code that is already deployed (behind a flag that is off)
@@ -48,7 +48,7 @@ type FlagRollout struct {
 	Variation string `json:"variation"`
 	Fallback  string `json:"fallback"`
 	// Percentages are the shares of users, strictly increasing, each above 0 and at
-	// most 100. Default 1, 10, 50, 100 (the seed's pattern).
+	// most 100. Default 1, 10, 50, 100 (the design document's pattern).
 	Percentages []float64 `json:"percentages,omitempty"`
 	// Soak is the analysis time at each percentage. Default 24h.
 	Soak time.Duration `json:"soak,omitempty"`
@@ -123,7 +123,7 @@ func (f FlagRollout) validate(v *validator) {
 		}
 	}
 	if v.pr.Len() == before && !d.FullSoak && len(d.Percentages) == 1 && d.Percentages[0] == 100 {
-		v.add("percentages", fmt.Sprint(d.Percentages), "no percentage below 100 is left to analyse; add a smaller one or set fullSoak")
+		v.add("percentages", fmt.Sprint(d.Percentages), "no percentage below 100 is left to analyze; add a smaller one or set fullSoak")
 	}
 	v.duration("soak", f.Soak)
 	v.keys("targets", f.Targets, "a context key (a user id)")

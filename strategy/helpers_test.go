@@ -15,7 +15,7 @@ var (
 	target  = progressive.Target{Namespace: "production", Name: "payment-service"}
 	release = progressive.Release{Version: "v2.0.0", Image: "registry.example.com/payment-service:v2.0.0"}
 
-	// The seed's rollback triggers: error rate > 1%, p95 latency > 500ms, and CPU > 80%
+	// The design document's rollback triggers: error rate > 1%, p95 latency > 500ms, and CPU > 80%
 	// as a warning only.
 	errorRate = progressive.Check{Name: "error-rate", Query: `sum(rate(http_requests_total{status=~"5.."}[1m]))`, Max: progressive.Float(1)}
 	latency   = progressive.Check{Name: "latency-p95", Query: `histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[1m]))`, Max: progressive.Float(0.5)}

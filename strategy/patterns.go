@@ -7,12 +7,12 @@ import (
 	"github.com/agentops/progressive"
 )
 
-// The seed's common deployment patterns, ready-made. Each returns a strategy value
+// The design document's common deployment patterns, ready-made. Each returns a strategy value
 // whose fields can still be changed before Plan is called (Replicas, Hooks,
 // OnInconclusive, ...). The checks are the caller's: the patterns fix the shape and
 // the timing, never what is measured.
 
-// StagedConservative is the seed's Pattern 1: canary 5% -> 25% -> 50% -> 100%,
+// StagedConservative is the design document's Pattern 1: canary 5% -> 25% -> 50% -> 100%,
 // each stage a 30 minute soak with metrics validation.
 func StagedConservative(checks []progressive.Check) Canary {
 	return Canary{
@@ -22,7 +22,7 @@ func StagedConservative(checks []progressive.Check) Canary {
 	}
 }
 
-// Fast is the seed's Pattern 2: canary 10% -> 100%, a 10 minute validation.
+// Fast is the design document's Pattern 2: canary 10% -> 100%, a 10 minute validation.
 func Fast(checks []progressive.Check) Canary {
 	return Canary{
 		Weights: []float64{10, 100},
@@ -31,7 +31,7 @@ func Fast(checks []progressive.Check) Canary {
 	}
 }
 
-// BlueGreenManualApproval is the seed's Pattern 3: deploy green -> auto-tests ->
+// BlueGreenManualApproval is the design document's Pattern 3: deploy green -> auto-tests ->
 // manual approval at gate -> switch traffic -> monitor 1 hour -> decommission blue.
 // Set Replicas (blue's pod count) before planning, and add the auto-tests as
 // Validation hooks.
@@ -43,7 +43,7 @@ func BlueGreenManualApproval(checks []progressive.Check, gate string) BlueGreen 
 	}
 }
 
-// FlagGradual is the seed's Pattern 4: code deployed with the flag off, then
+// FlagGradual is the design document's Pattern 4: code deployed with the flag off, then
 // 1% -> 10% -> 50% -> 100% of users, 24 hours with metrics at each stage.
 func FlagGradual(flag progressive.FlagRef, variation, fallback string, checks []progressive.Check) FlagRollout {
 	return FlagRollout{

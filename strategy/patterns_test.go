@@ -72,7 +72,7 @@ func TestPatternsCopyChecks(t *testing.T) {
 }
 
 func TestPaymentServiceCanary(t *testing.T) {
-	// The seed's first prompt: payment-service, 10% -> 50% -> 100%, 15 minutes each,
+	// The design document's first prompt: payment-service, 10% -> 50% -> 100%, 15 minutes each,
 	// rollback on error rate > 1%, p95 latency > 500ms (CPU > 80% only warns).
 	s := strategy.Canary{Weights: []float64{10, 50, 100}, Soak: 15 * time.Minute, Checks: checks}
 	p, err := s.Plan(target, release)
@@ -80,7 +80,7 @@ func TestPaymentServiceCanary(t *testing.T) {
 	assert.Equal(t, []float64{10, 50}, weights(p))
 	assert.Equal(t, 30*time.Minute, p.TotalDuration())
 
-	// The seed's second: user-authentication-api, 20 replicas, canary of 2 (10%).
+	// The design document's second: user-authentication-api, 20 replicas, canary of 2 (10%).
 	auth := strategy.Canary{Replicas: 2, Weights: []float64{10, 100}, Checks: checks}
 	p, err = auth.Plan(progressive.Target{Namespace: "production", Name: "user-authentication-api"}, release)
 	require.NoError(t, err)

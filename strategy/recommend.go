@@ -6,7 +6,7 @@ import (
 	"strconv"
 )
 
-// HighTrafficRPS is the request rate above which the seed recommends a canary.
+// HighTrafficRPS is the request rate above which the design document recommends a canary.
 const HighTrafficRPS = 1000.0
 
 // Profile describes a service and a change, for Recommend. Every boolean is a
@@ -46,7 +46,7 @@ type Recommendation struct {
 	Alternatives []string `json:"alternatives,omitempty"`
 }
 
-// Recommend chooses a strategy for a profile with the seed's rules, in this order of
+// Recommend chooses a strategy for a profile with the design document's rules, in this order of
 // precedence when several apply:
 //
 //  1. blue-green for a database migration, long-running requests or the need for an
@@ -156,7 +156,7 @@ func Recommend(p Profile) Recommendation {
 		r.Strategy = NameCanary
 		switch {
 		case p.LowRisk:
-			reason("The change is low-risk (LowRisk=true), but mixing versions is not declared tolerable (ToleratesVersionMixing=false), which a rolling update needs; a canary limits the mixing to a small, analysed share.")
+			reason("The change is low-risk (LowRisk=true), but mixing versions is not declared tolerable (ToleratesVersionMixing=false), which a rolling update needs; a canary limits the mixing to a small, analyzed share.")
 			alt(NameRolling)
 		case p.ToleratesVersionMixing:
 			reason("Old and new pods may serve side by side (ToleratesVersionMixing=true), but the change is not declared low-risk (LowRisk=false), which a rolling update needs.")

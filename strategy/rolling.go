@@ -11,10 +11,10 @@ import (
 
 // Rolling defaults.
 const (
-	// DefaultPace is the wait between batches: the seed's "1 pod every 30 seconds".
+	// DefaultPace is the wait between batches: the design document's "1 pod every 30 seconds".
 	DefaultPace = 30 * time.Second
 	// DefaultReadinessBudget is the share of pods, in percent, allowed to fail
-	// readiness: the seed's "rollback if > 5% pods fail readiness".
+	// readiness: the design document's "rollback if > 5% pods fail readiness".
 	DefaultReadinessBudget = 5.0
 	// DefaultBatchPercent, DefaultMaxSurgePercent and DefaultMaxUnavailablePercent
 	// are Kubernetes' 25%.
@@ -36,7 +36,7 @@ const (
 // ends with the last batch. There is no Promote and no Finalize step: the pods
 // already run the new release and no router was touched, so both would be no-ops.
 type Rolling struct {
-	// Replicas is the workload's pod count (the seed's content-api runs 30). Required.
+	// Replicas is the workload's pod count (the design document's content-api runs 30). Required.
 	Replicas int `json:"replicas"`
 	// BatchSize is the number of pods updated per batch. Default: BatchPercent of
 	// Replicas, rounded up.
@@ -46,12 +46,21 @@ type Rolling struct {
 	BatchPercent float64 `json:"batchPercent,omitempty"`
 	// Pace is the wait (or analysis) after each batch is ready. Default 30s.
 	Pace time.Duration `json:"pace,omitempty"`
+	// ReadyTimeout bounds the wait for each batch's pods to pass readiness; when
+	// it passes with more than ReadinessBudget percent of pods unready, the
+	// update is undone. Default 10m (rollout.DefaultReadyTimeout, Kubernetes'
+	// progressDeadlineSeconds). A rollback waits as long again for the previous
+	// revision's pods to be ready before it reports the rollout rolled back.
+	ReadyTimeout time.Duration `json:"readyTimeout,omitempty"`
 	// MaxSurge is how many pods above Replicas may exist during a batch. Default
-	// 25% of Replicas rounded up; NoPods (-1) for none.
+	// 25% of Replicas rounded up; NoPods (-1) for none. The plan clamps it to
+	// the batch: a batch of 3 never starts more than 3 new pods at once.
 	MaxSurge int `json:"maxSurge,omitempty"`
 	// MaxUnavailable is how many pods may be unavailable during a batch. Default 25%
 	// of Replicas rounded down; NoPods (-1) for none. Both cannot be none; when the
-	// defaults resolve to 0 and 0, MaxUnavailable becomes 1 as in Kubernetes.
+	// defaults resolve to 0 and 0, MaxUnavailable becomes 1 as in Kubernetes. The
+	// plan clamps it to what the batch leaves after MaxSurge (surge first, so
+	// capacity does not drop while a batch rolls), and never both to zero.
 	MaxUnavailable int `json:"maxUnavailable,omitempty"`
 	// ReadinessBudget is the share of pods, in percent, allowed to fail readiness
 	// before the update is undone. Default 5; -1 (NoPods) tolerates none.
@@ -96,7 +105,30 @@ func (r Rolling) WithDefaults() Rolling {
 		r.ReadinessBudget = 0
 	}
 	r.Pace = orDuration(r.Pace, DefaultPace)
+	r.ReadyTimeout = orDuration(r.ReadyTimeout, DefaultRollReadyTimeout)
 	return r
+}
+
+// DefaultRollReadyTimeout is Rolling.ReadyTimeout's default: Kubernetes'
+// progressDeadlineSeconds, as rollout.DefaultReadyTimeout.
+const DefaultRollReadyTimeout = 10 * time.Minute
+
+// batchParams clamps surge and unavailability to a batch of batch pods, as a
+// workload rolling in batches must (provider/kubernetes does the same): the
+// surge first, then what the batch leaves for unavailable pods, never both 0.
+// Without it a batch of 3 among 30 pods would be described, and could be run,
+// with "max surge 8, max unavailable 7": 15 pods at once, not 3.
+func batchParams(surge, unavailable, batch int) progressive.RollingParams {
+	s := min(surge, batch)
+	u := min(unavailable, batch-s)
+	if s+u == 0 {
+		if surge > 0 {
+			s = 1
+		} else {
+			u = 1
+		}
+	}
+	return progressive.RollingParams{MaxSurge: s, MaxUnavailable: u}
 }
 
 func podsOr(v, def int) int {
@@ -144,6 +176,7 @@ func (r Rolling) validate(v *validator) {
 		v.add("batchPercent", r.BatchPercent, "must be above 0 and at most 100 (zero selects the default, 25)")
 	}
 	v.duration("pace", r.Pace)
+	v.duration("readyTimeout", r.ReadyTimeout)
 	if r.MaxSurge < NoPods {
 		v.add("maxSurge", r.MaxSurge, "must be positive, 0 (default: 25%% of replicas) or -1 (none)")
 	}
@@ -178,7 +211,7 @@ func (r Rolling) Plan(target progressive.Target, release progressive.Release) (p
 	}
 	d := r.WithDefaults()
 	p := newPlan(NameRolling, target, release, r.Checks, r.Hooks, r.OnInconclusive)
-	params := progressive.RollingParams{MaxSurge: d.MaxSurge, MaxUnavailable: d.MaxUnavailable}
+	params := batchParams(d.MaxSurge, d.MaxUnavailable, d.BatchSize)
 	analyze := len(r.Checks) > 0
 	for updated := 0; updated < d.Replicas; {
 		if d.Replicas-updated <= d.BatchSize {
@@ -188,7 +221,7 @@ func (r Rolling) Plan(target progressive.Target, release progressive.Release) (p
 		}
 		n := fmt.Sprint(updated)
 		p.Steps = append(p.Steps, progressive.Step{Name: "roll-" + n, Roll: &progressive.RollStep{
-			Updated: updated, Params: params, ReadinessBudget: d.ReadinessBudget,
+			Updated: updated, Params: params, ReadinessBudget: d.ReadinessBudget, ReadyTimeout: d.ReadyTimeout,
 		}})
 		switch {
 		case analyze:
@@ -200,18 +233,29 @@ func (r Rolling) Plan(target progressive.Target, release progressive.Release) (p
 
 	var s strings.Builder
 	batches := (d.Replicas-1)/d.BatchSize + 1
-	fmt.Fprintf(&s, "Rolling update: %d pods move to %s %d at a time (%d batches, max surge %d, max unavailable %d), ",
-		d.Replicas, release.Version, d.BatchSize, batches, d.MaxSurge, d.MaxUnavailable)
+	fmt.Fprintf(&s, "Rolling update: %d pods move to %s %d at a time (%d batches; within a batch %s), ",
+		d.Replicas, release.Version, d.BatchSize, batches, describeBatch(params))
 	if analyze {
 		fmt.Fprintf(&s, "with %s of analysis after each batch is ready; ", dur(d.Pace))
 	} else {
 		fmt.Fprintf(&s, "waiting %s between batches once each is ready; ", dur(d.Pace))
 	}
-	fmt.Fprintf(&s, "more than %s%% of pods failing readiness undoes the update", pct(d.ReadinessBudget))
+	fmt.Fprintf(&s, "more than %s%% of pods failing readiness %s after a batch started undoes the update (the rollback ends once the previous revision is ready again)", pct(d.ReadinessBudget), dur(d.ReadyTimeout))
 	if analyze {
 		fmt.Fprintf(&s, "; %s", rollbackClause(r.Checks, r.OnInconclusive, "undoes it as well"))
 	}
-	s.WriteString(". No router is involved, so there is no promote or finalize step.")
+	s.WriteString(". No router is involved, so there is no promote or finalize step: the update is complete when the last batch is ready.")
 	p.Reason = s.String()
 	return finish(p)
+}
+
+// describeBatch says how a batch replaces pods, in words.
+func describeBatch(p progressive.RollingParams) string {
+	switch {
+	case p.MaxUnavailable == 0:
+		return fmt.Sprintf("up to %d new pod(s) start before old ones stop, none unavailable", p.MaxSurge)
+	case p.MaxSurge == 0:
+		return fmt.Sprintf("up to %d old pod(s) stop before new ones start, no extra pods", p.MaxUnavailable)
+	}
+	return fmt.Sprintf("up to %d new pod(s) beside the old and %d unavailable", p.MaxSurge, p.MaxUnavailable)
 }

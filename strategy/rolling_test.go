@@ -35,11 +35,11 @@ func TestRollingPlanShape(t *testing.T) {
 		timed   []time.Duration
 	}{
 		{
-			name:    "seed content-api: 30 replicas, 3 at a time, 5% readiness budget",
+			name:    "content-api example: 30 replicas, 3 at a time, 5% readiness budget",
 			rolling: strategy.Rolling{Replicas: 30, BatchSize: 3},
 			kinds:   append(repeat2(RO, P, 9), RO),
 			updated: []int{3, 6, 9, 12, 15, 18, 21, 24, 27, 30},
-			params:  progressive.RollingParams{MaxSurge: 8, MaxUnavailable: 7},
+			params:  progressive.RollingParams{MaxSurge: 3, MaxUnavailable: 0}, // clamped to the batch: 3 at a time
 			budget:  5,
 			timed:   repeat(s30, 9),
 		},
@@ -48,7 +48,7 @@ func TestRollingPlanShape(t *testing.T) {
 			rolling: strategy.Rolling{Replicas: 30},
 			kinds:   []progressive.StepKind{RO, P, RO, P, RO, P, RO},
 			updated: []int{8, 16, 24, 30},
-			params:  progressive.RollingParams{MaxSurge: 8, MaxUnavailable: 7},
+			params:  progressive.RollingParams{MaxSurge: 8, MaxUnavailable: 0},
 			budget:  5,
 			timed:   repeat(s30, 3),
 		},
@@ -57,16 +57,16 @@ func TestRollingPlanShape(t *testing.T) {
 			rolling: strategy.Rolling{Replicas: 30, BatchPercent: 10, Pace: time.Minute},
 			kinds:   append(repeat2(RO, P, 9), RO),
 			updated: []int{3, 6, 9, 12, 15, 18, 21, 24, 27, 30},
-			params:  progressive.RollingParams{MaxSurge: 8, MaxUnavailable: 7},
+			params:  progressive.RollingParams{MaxSurge: 3, MaxUnavailable: 0}, // clamped to the batch: 3 at a time
 			budget:  5,
 			timed:   repeat(time.Minute, 9),
 		},
 		{
-			name:    "seed API service: 1 pod every 30 seconds, 25% surge and unavailable of 20",
+			name:    "API service example: 1 pod every 30 seconds, 25% surge and unavailable of 20",
 			rolling: strategy.Rolling{Replicas: 20, BatchSize: 1},
 			kinds:   append(repeat2(RO, P, 19), RO),
 			updated: seqInt(1, 20),
-			params:  progressive.RollingParams{MaxSurge: 5, MaxUnavailable: 5},
+			params:  progressive.RollingParams{MaxSurge: 1, MaxUnavailable: 0},
 			budget:  5,
 			timed:   repeat(s30, 19),
 		},
@@ -75,7 +75,7 @@ func TestRollingPlanShape(t *testing.T) {
 			rolling: strategy.Rolling{Replicas: 10, BatchSize: 4, Checks: checks, ReadinessBudget: 10},
 			kinds:   []progressive.StepKind{RO, A, RO, A, RO, A},
 			updated: []int{4, 8, 10},
-			params:  progressive.RollingParams{MaxSurge: 3, MaxUnavailable: 2},
+			params:  progressive.RollingParams{MaxSurge: 3, MaxUnavailable: 1},
 			budget:  10,
 			timed:   repeat(s30, 3),
 		},
@@ -124,8 +124,10 @@ func TestRollingPlanShape(t *testing.T) {
 func TestRollingReason(t *testing.T) {
 	p, err := strategy.Rolling{Replicas: 30, BatchSize: 3}.Plan(target, release)
 	require.NoError(t, err)
-	assert.Contains(t, p.Reason, "30 pods move to v2.0.0 3 at a time (10 batches, max surge 8, max unavailable 7)")
-	assert.Contains(t, p.Reason, "more than 5% of pods failing readiness undoes the update")
+	assert.Contains(t, p.Reason, "30 pods move to v2.0.0 3 at a time (10 batches; within a batch up to 3 new pod(s) start before old ones stop, none unavailable)")
+	assert.NotContains(t, p.Reason, "surge 8")
+	assert.Contains(t, p.Reason, "more than 5% of pods failing readiness 10m after a batch started undoes the update (the rollback ends once the previous revision is ready again)")
+	assert.Contains(t, p.Reason, "the update is complete when the last batch is ready")
 	assert.NotContains(t, p.Reason, "inconclusive")
 
 	p, err = strategy.Rolling{Replicas: 30, Checks: checks}.Plan(target, release)
@@ -135,7 +137,7 @@ func TestRollingReason(t *testing.T) {
 
 func TestRollingWithDefaults(t *testing.T) {
 	d := strategy.Rolling{Replicas: 30}.WithDefaults()
-	assert.Equal(t, strategy.Rolling{Replicas: 30, BatchSize: 8, Pace: 30 * time.Second, MaxSurge: 8, MaxUnavailable: 7, ReadinessBudget: 5}, d)
+	assert.Equal(t, strategy.Rolling{Replicas: 30, BatchSize: 8, Pace: 30 * time.Second, ReadyTimeout: 10 * time.Minute, MaxSurge: 8, MaxUnavailable: 7, ReadinessBudget: 5}, d)
 	assert.Equal(t, strategy.Rolling{}, strategy.Rolling{}.WithDefaults(), "invalid options stay as they are")
 }
 
@@ -195,4 +197,22 @@ func seqInt(from, to int) []int {
 		s = append(s, i)
 	}
 	return s
+}
+
+func TestRollingReadyTimeout(t *testing.T) {
+	p, err := strategy.Rolling{Replicas: 4, BatchSize: 2, ReadyTimeout: 3 * time.Minute}.Plan(target, release)
+	require.NoError(t, err)
+	for _, s := range p.Steps {
+		if s.Roll != nil {
+			assert.Equal(t, 3*time.Minute, s.Roll.ReadyTimeout)
+		}
+	}
+	p, err = strategy.Rolling{Replicas: 4}.Plan(target, release)
+	require.NoError(t, err)
+	assert.Equal(t, strategy.DefaultRollReadyTimeout, p.Steps[0].Roll.ReadyTimeout, "the default is written into the plan, where Explain shows it")
+
+	err = strategy.Rolling{Replicas: 4, ReadyTimeout: -time.Second}.Validate()
+	require.ErrorIs(t, err, progressive.ErrInvalid)
+	assert.Contains(t, err.Error(), "rolling.readyTimeout")
+	assert.Contains(t, err.Error(), "-1s")
 }

@@ -37,6 +37,37 @@ func (p *Provider) Adopt(ctx context.Context, t progressive.Target) error {
 	return err
 }
 
+// RestartWarning says, before anything is written, whether adopting t will
+// restart the stable Deployment's pods: its pod template lacks RoleLabel=stable,
+// and adding it makes a new ReplicaSet revision, so Kubernetes replaces every
+// pod once (same version) before the canary starts. It returns "" when the
+// label is there already. rollout.DryRun reports it as a warning naming the
+// Deployment; the cure is the label in your manifests.
+func (p *Provider) RestartWarning(ctx context.Context, t progressive.Target) (string, error) {
+	d, err := p.getStable(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	if d.Spec.Template.Labels[RoleLabel] == roleStable {
+		return "", nil
+	}
+	return fmt.Sprintf("adopting Deployment %s adds %s=%s to its pod template: Kubernetes replaces all %d of its pods once "+
+		"(a new ReplicaSet revision, same version) before the canary starts; add the label to the Deployment's pod template in your manifests to avoid it",
+		t, RoleLabel, roleStable, *d.Spec.Replicas), nil
+}
+
+// RestartWarning is Provider.RestartWarning: the workload adopts its target
+// at the deploy step.
+func (w *Workload) RestartWarning(ctx context.Context, t progressive.Target) (string, error) {
+	return w.p.RestartWarning(ctx, t)
+}
+
+// RestartWarning is Provider.RestartWarning: the router adopts its target when
+// it first sets routes.
+func (r *Router) RestartWarning(ctx context.Context, t progressive.Target) (string, error) {
+	return r.p.RestartWarning(ctx, t)
+}
+
 func (p *Provider) adopt(ctx context.Context, t progressive.Target) (*appsv1.Deployment, error) {
 	d, err := p.getStable(ctx, t)
 	if err != nil {

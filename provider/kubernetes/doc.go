@@ -140,7 +140,7 @@
 // ReplicaSet List, under role.yaml, which grants no watch on replicasets); a
 // rollback decision to all traffic verified
 // back on stable took 105 to 125 ms, and an in-place rolling update undone was
-// back to 30 ready pods of the old revision 420 ms after the decision. The seed
+// back to 30 ready pods of the old revision 420 ms after the decision. The design document's
 // scenarios run as programs in examples/k8s-canary, examples/k8s-bluegreen and
 // examples/k8s-rolling, against any cluster (--kubeconfig) or a throwaway local
 // control plane (--testenv).

@@ -214,7 +214,7 @@ func invalidRejected(t *testing.T, ctx context.Context, s Setup) {
 	}
 }
 
-// abSegment is the seed's A/B segment: x-version: green, or a beta cookie.
+// abSegment is the design document's A/B segment: x-version: green, or a beta cookie.
 var abSegment = []progressive.Match{
 	{Kind: progressive.MatchHeader, Name: "x-version", Value: "green"},
 	{Kind: progressive.MatchCookie, Name: "beta", Value: "true"},
