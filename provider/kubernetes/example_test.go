@@ -36,7 +36,7 @@ func ExampleRole() {
 	// core                pods            list
 	// discovery.k8s.io    endpointslices  list
 	// core                configmaps      get,list,watch,create,update
-	// coordination.k8s.io leases          get,create,update
+	// coordination.k8s.io leases          get,list,watch,create,update
 	// batch               jobs            get,create
 	// core                events          create,patch
 }

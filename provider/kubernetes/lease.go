@@ -47,8 +47,9 @@ type LeaseOptions struct {
 	// gives up the lease, cancels fn's context and makes Run return
 	// ErrLeaseLost (default 10s).
 	//
-	// RetryPeriod is how often the holder renews, and how often a waiting
-	// runner reads the record again (default 2s).
+	// RetryPeriod is how often the holder renews (default 2s). A waiting
+	// runner watches the record instead (see Run); it reads it every
+	// RetryPeriod only when it may not watch Leases.
 	//
 	// They must satisfy LeaseDuration > RenewDeadline > 1.2 × RetryPeriod
 	// (client-go's rule). The trade-off: a shorter LeaseDuration resumes a
@@ -172,7 +173,18 @@ var ErrLeaseLost = fmt.Errorf("lease lost: %w", progressive.ErrConflict)
 // for it. If the holder has not renewed it for longer than that, it is presumed
 // dead and Run waits for the record's expiry and takes over, with or without
 // Wait (unless the holder renews in the meantime: then it is alive after all).
-// While waiting, Run reads the record every RetryPeriod and at its expiry.
+//
+// While waiting, Run watches: one Lease informer per Provider and namespace,
+// started by the first claim that has to wait, wakes a waiting Run when its
+// record changes hands (released, taken, deleted), and Run reads the record
+// from the informer's cache then and at the record's expiry, making no
+// request until it claims. (Waiting runners used to read their record every
+// RetryPeriod: with a thousand rollouts and three replicas, hundreds of reads
+// a second, enough for the API server to time out the holders' renewals.) The
+// claim itself is still one write guarded by the resourceVersion read, and a
+// claim that lost that race reads the record directly. Without list and watch
+// on leases (a Role that grants only get, create and update), Run reads the
+// record every RetryPeriod and at its expiry, as before.
 func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := l.claim(ctx); err != nil {
 		return err
@@ -319,14 +331,46 @@ func (l *Lease) claim(ctx context.Context) error {
 	leases := l.p.cs.CoordinationV1().Leases(l.opts.Namespace)
 	var presumedDead string // the holder and renewal already logged as dead
 	var seen string         // the holder and renewal first seen, without Wait
-	for {
-		lease, err := leases.Get(ctx, l.opts.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			lease = nil
-		case err != nil:
-			return classify(err, "kubernetes lease %s/%s", l.opts.Namespace, l.opts.Name)
+	// Once the claim has to wait, it watches: the namespace's Lease informer
+	// (shared by the provider's claims) wakes it when the record changes
+	// hands, and it reads the record from the informer's cache instead of
+	// the API server. The first read, and every read after a lost write, go
+	// to the API server: the cache may lag it.
+	var (
+		watch       *leaseWatch
+		wake        <-chan struct{}
+		unsubscribe func()
+		direct      = true
+	)
+	startWatch := func() {
+		if unsubscribe != nil {
+			return
 		}
+		unsubscribe = func() {}
+		if watch = l.p.leases.get(l.p, l.opts.Namespace); watch != nil {
+			wake, unsubscribe = watch.subscribe(l.opts.Name)
+		}
+	}
+	defer func() {
+		if unsubscribe != nil {
+			unsubscribe()
+		}
+	}()
+	for {
+		var lease *coordinationv1.Lease
+		if !direct && watch.usable() {
+			lease = watch.read(l.opts.Name)
+		} else {
+			var err error
+			lease, err = leases.Get(ctx, l.opts.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				lease = nil
+			case err != nil:
+				return classify(err, "kubernetes lease %s/%s", l.opts.Namespace, l.opts.Name)
+			}
+		}
+		direct = false
 		now := time.Now()
 		holder, renewed, until := leaseRecord(lease)
 		if holder == "" || holder == l.opts.Identity || !now.Before(until) {
@@ -337,7 +381,9 @@ func (l *Lease) claim(ctx context.Context) error {
 			if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
 				return classify(err, "kubernetes lease %s/%s: claim", l.opts.Namespace, l.opts.Name)
 			}
-			// Someone else wrote the record since we read it: read it again.
+			// Someone else wrote the record since we read it (or the cache
+			// lagged): read it again, from the API server.
+			direct = true
 			continue
 		}
 		silent := now.Sub(renewed)
@@ -356,7 +402,8 @@ func (l *Lease) claim(ctx context.Context) error {
 			if silent <= l.opts.deadAfter() {
 				// Not yet presumed dead: look again within half a renewal period.
 				wait := min(until.Sub(now), l.opts.RetryPeriod/2, renewed.Add(l.opts.deadAfter()+time.Millisecond).Sub(now))
-				if err := sleepCtx(ctx, wait); err != nil {
+				startWatch()
+				if err := sleepWake(ctx, wait, wake); err != nil {
 					return fmt.Errorf("kubernetes lease %s/%s: watching %s: not acquired: %w", l.opts.Namespace, l.opts.Name, holder, err)
 				}
 				continue
@@ -369,11 +416,13 @@ func (l *Lease) claim(ctx context.Context) error {
 					slog.Time("expires", until), slog.String("identity", l.opts.Identity))
 			}
 		}
-		wake := until
-		if next := now.Add(l.opts.RetryPeriod); next.Before(wake) {
-			wake = next
+		startWatch()
+		at := until
+		if next := now.Add(l.opts.RetryPeriod); next.Before(at) && !watch.usable() {
+			// Without a synced watch, poll as before.
+			at = next
 		}
-		if err := sleepCtx(ctx, wake.Sub(now)); err != nil {
+		if err := sleepWake(ctx, at.Sub(now), wake); err != nil {
 			return fmt.Errorf("kubernetes lease %s/%s: waiting for %s (until %s): not acquired: %w",
 				l.opts.Namespace, l.opts.Name, holder, until.Format(time.RFC3339), err)
 		}
@@ -443,6 +492,24 @@ func (l *Lease) release(ctx context.Context) {
 	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
 		l.p.opts.Logger.InfoContext(ctx, "kubernetes lease: could not release an unused claim; it expires after the lease duration",
 			slog.String("lease", l.opts.Namespace+"/"+l.opts.Name), slog.String("error", err.Error()))
+	}
+}
+
+// sleepWake sleeps for d, or until wake receives, or until ctx ends
+// (returning its error).
+func sleepWake(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	case <-wake:
+		return nil
 	}
 }
 

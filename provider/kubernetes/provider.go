@@ -115,6 +115,8 @@ type Provider struct {
 	written writtenVersions
 	// stores are the ConfigMap informers of the Stores.
 	stores storeCaches
+	// leases are the Lease informers of the Leases' waiting claims.
+	leases leaseWatches
 }
 
 // Stats counts the API requests a Provider made. The informers of
@@ -197,6 +199,7 @@ func newProvider(cs kubernetes.Interface, opts Options) *Provider {
 func (p *Provider) Close() {
 	p.watches.close()
 	p.stores.close()
+	p.leases.close()
 	if p.broadcaster != nil {
 		p.broadcaster.Shutdown()
 	}

@@ -26,7 +26,7 @@ const RoleName = "progressive"
 //	pods                              list
 //	endpointslices (discovery.k8s.io) list
 //	configmaps                        get, list, watch, create, update
-//	leases (coordination.k8s.io)      get, create, update
+//	leases (coordination.k8s.io)      get, list, watch, create, update
 //	jobs (batch)                      get, create
 //	events                            create, patch
 //
