@@ -86,6 +86,8 @@ type options struct {
 // WithResolver reads urlFrom references with res instead of EnvFileResolver{}.
 func WithResolver(res Resolver) Option { return func(o *options) { o.resolver = res } }
 
+var errNilRollout = fmt.Errorf("document: nil rollout: %w", progressive.ErrInvalid)
+
 // placeholderURL stands in for a urlFrom reference that Validate does not read.
 const placeholderURL = "https://secret.invalid/"
 
@@ -93,6 +95,9 @@ const placeholderURL = "https://secret.invalid/"
 // without reading its urlFrom references: documents are checked where the
 // secrets are not. The error is an *Error wrapping progressive.ErrInvalid.
 func (r *Rollout) Validate() error {
+	if r == nil {
+		return errNilRollout
+	}
 	_, err := r.plan(context.Background(), options{placeholders: true})
 	return err
 }
@@ -101,6 +106,9 @@ func (r *Rollout) Validate() error {
 // references resolved: the value package strategy would have built by hand.
 // ctx bounds the resolution.
 func (r *Rollout) Strategy(ctx context.Context, opts ...Option) (progressive.Strategy, error) {
+	if r == nil {
+		return nil, errNilRollout
+	}
 	c := r.converter(ctx, newOptions(opts))
 	s := c.strategy()
 	if err := c.ps.err(); err != nil {
@@ -117,6 +125,9 @@ func (r *Rollout) Strategy(ctx context.Context, opts ...Option) (progressive.Str
 // enclosing one when the value is missing). ctx bounds the resolution of
 // urlFrom references.
 func (r *Rollout) Plan(ctx context.Context, opts ...Option) (progressive.Plan, error) {
+	if r == nil {
+		return progressive.Plan{}, errNilRollout
+	}
 	return r.plan(ctx, newOptions(opts))
 }
 

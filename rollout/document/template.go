@@ -279,6 +279,9 @@ func walkScalars(n *yaml.Node, f func(*yaml.Node)) {
 // once; then the rendered document is decoded like Decode, its problems at the
 // template's lines. The error wraps progressive.ErrInvalid.
 func (t *Template) Render(values map[string]string) (*Rollout, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
 	var ps problems
 	resolved := map[string]string{}
 	declared := map[string]Parameter{}
@@ -344,6 +347,15 @@ func (t *Template) Render(values map[string]string) (*Rollout, error) {
 	return &r, nil
 }
 
+// usable refuses a Template that was not read by DecodeTemplate, Pattern or
+// FromRecord: it has no document to render.
+func (t *Template) usable() error {
+	if t == nil || t.body == nil {
+		return fmt.Errorf("document: the template has no body; read templates with DecodeTemplate or Pattern: %w", progressive.ErrInvalid)
+	}
+	return nil
+}
+
 func (t *Template) paramNames() string {
 	names := make([]string, len(t.Parameters))
 	for i, p := range t.Parameters {
@@ -389,6 +401,9 @@ func cloneWith(n *yaml.Node, seen map[*yaml.Node]*yaml.Node) *yaml.Node {
 
 // Marshal writes the template as YAML or JSON; DecodeTemplate reads it back.
 func (t *Template) Marshal(f Format) ([]byte, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
 	head, err := Encode(templateFile{APIVersion: APIVersion, Kind: KindTemplate, Metadata: t.Metadata, Parameters: t.Parameters}, JSON)
 	if err != nil {
 		return nil, err

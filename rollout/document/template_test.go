@@ -227,3 +227,18 @@ func TestRenderAliasBomb(t *testing.T) {
 		t.Fatal("rendering a template of nested aliases did not end")
 	}
 }
+
+func TestZeroValuesRefusedNotPanicking(t *testing.T) {
+	_, err := (&Template{}).Render(nil)
+	assert.ErrorIs(t, err, progressive.ErrInvalid)
+	_, err = (*Template)(nil).Marshal(YAML)
+	assert.ErrorIs(t, err, progressive.ErrInvalid)
+	var r *Rollout
+	assert.ErrorIs(t, r.Validate(), progressive.ErrInvalid)
+	_, err = r.Plan(context.Background())
+	assert.ErrorIs(t, err, progressive.ErrInvalid)
+	_, err = r.Strategy(context.Background())
+	assert.ErrorIs(t, err, progressive.ErrInvalid)
+	_, err = (&Rollout{}).Plan(context.Background())
+	assert.ErrorIs(t, err, progressive.ErrInvalid, "an empty rollout is a list of problems")
+}
