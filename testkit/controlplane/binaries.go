@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -384,11 +383,15 @@ func prebuiltBinaries(ctx context.Context, dir string) (*Binaries, error) {
 	bins := binariesIn(dir)
 	if _, err := os.Stat(bins.StagesDir); err != nil {
 		// No stages/ next to the binaries: use the pinned kwok module's.
-		src, err := writePinnedModules(filepath.Join(os.TempDir(), "progressive-testkit-pins-"+strconv.Itoa(os.Getpid())))
+		tmp, err := os.MkdirTemp("", "progressive-testkit-pins-")
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(src)
+		defer os.RemoveAll(tmp)
+		src, err := writePinnedModules(tmp)
+		if err != nil {
+			return nil, err
+		}
 		moduleDir, err := goListModuleDir(ctx, filepath.Join(src, "kwok"), "sigs.k8s.io/kwok")
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: %s has no %s/ directory, and the kwok module is not available: %w", dir, stagesDirName, err)
