@@ -309,7 +309,8 @@ func (c *converter) strategy() progressive.Strategy {
 		s = strategy.Rolling{
 			Replicas: x.Replicas, BatchSize: x.BatchSize, BatchPercent: x.BatchPercent, Pace: x.Pace.Std(),
 			MaxSurge: x.MaxSurge, MaxUnavailable: x.MaxUnavailable, ReadinessBudget: x.ReadinessBudget,
-			Checks: checks, Hooks: hooks, OnInconclusive: policy,
+			ReadyTimeout: x.ReadyTimeout.Std(),
+			Checks:       checks, Hooks: hooks, OnInconclusive: policy,
 		}
 	}
 	if x := st.ABTest; x != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/analysis"
+	"github.com/agentops/progressive/strategy"
 )
 
 // FromPlan writes a plan that a strategy built as the document that builds it
@@ -311,6 +312,9 @@ func (s stepReader) rolling() *Rolling {
 				r.ReadinessBudget = st.Roll.ReadinessBudget
 				if r.ReadinessBudget == 0 {
 					r.ReadinessBudget = -1 // none tolerated; 0 would select the default
+				}
+				if st.Roll.ReadyTimeout != strategy.DefaultRollReadyTimeout {
+					r.ReadyTimeout = D(st.Roll.ReadyTimeout)
 				}
 			}
 			r.Replicas = st.Roll.Updated

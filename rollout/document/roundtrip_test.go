@@ -134,7 +134,7 @@ func TestFromPlanEveryShape(t *testing.T) {
 					}
 				}
 			}
-			add(strategy.Rolling{Replicas: replicas, BatchSize: batch, Checks: checks})
+			add(strategy.Rolling{Replicas: replicas, BatchSize: batch, Checks: checks, ReadyTimeout: 3 * time.Minute})
 		}
 	}
 	for _, ws := range [][]float64{{100}, {1}, {50, 100}, {5, 25, 50}, {33.3, 66.6, 100}} {

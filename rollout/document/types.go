@@ -158,6 +158,8 @@ type Rolling struct {
 	// ReadinessBudget is the percent of pods allowed to fail readiness before the
 	// update is undone. Default 5; -1 tolerates none.
 	ReadinessBudget float64 `json:"readinessBudget,omitempty"`
+	// ReadyTimeout bounds the wait for each batch to pass readiness. Default 10m.
+	ReadyTimeout Duration `json:"readyTimeout,omitempty"`
 }
 
 // ABTest sends the requests that match to the new version (strategy.ABTest).
