@@ -331,6 +331,8 @@ func (c *converter) strategy() progressive.Strategy {
 			Flag:      progressive.FlagRef{Project: x.Flag.Project, Environment: x.Flag.Environment, Key: x.Flag.Key},
 			Variation: x.Variation, Fallback: x.Fallback, Percentages: slices.Clone(x.Percentages),
 			Soak: x.Soak.Std(), FullSoak: x.FullSoak,
+			Targets: slices.Clone(x.Targets), Segments: slices.Clone(x.Segments),
+			TargetSoak: x.TargetSoak.Std(), TargetGate: x.TargetGate,
 			Checks: checks, Hooks: hooks, OnInconclusive: policy,
 		}
 	}

@@ -373,12 +373,19 @@ func (s stepReader) flag() *Flag {
 	last := 0.0
 	s.each(func(_ int, st progressive.Step) {
 		switch {
+		case st.SetFlag != nil && (len(st.SetFlag.Targets) > 0 || len(st.SetFlag.Segments) > 0):
+			// The targeted users' stage, at 0% of everyone else.
+			f.Targets, f.Segments = slices.Clone(st.SetFlag.Targets), slices.Clone(st.SetFlag.Segments)
 		case st.SetFlag != nil:
 			sf := st.SetFlag
 			f.Flag = FlagRef{Project: sf.Flag.Project, Environment: sf.Flag.Environment, Key: sf.Flag.Key}
 			f.Variation, f.Fallback = sf.Variation, sf.Fallback
 			f.Percentages = append(f.Percentages, sf.Percent)
 			last = sf.Percent
+		case st.Pause != nil:
+			f.TargetSoak = D(st.Pause.Duration)
+		case st.Approval != nil:
+			f.TargetGate = st.Approval.Gate
 		case st.Analyze != nil:
 			if f.Soak == 0 {
 				f.Soak = D(st.Analyze.Duration)

@@ -32,11 +32,13 @@ func strategies() map[string]progressive.Strategy {
 		"blue-green": strategy.BlueGreen{Replicas: 10, Migration: &progressive.HookSpec{Name: "migrate-db"},
 			Validation:     []progressive.HookSpec{{Name: "smoke", URL: "https://smoke.example.com/run"}},
 			ManualApproval: "release-manager", Monitor: time.Hour, Checks: seedChecks()},
-		"rolling":           strategy.Rolling{Replicas: 30, BatchSize: 3, Pace: 30 * time.Second},
-		"rolling-analysed":  strategy.Rolling{Replicas: 7, BatchPercent: 50, MaxSurge: strategy.NoPods, ReadinessBudget: strategy.NoPods, Checks: seedChecks()[:1]},
-		"ab-test":           strategy.ABTest{Matches: []progressive.Match{{Kind: progressive.MatchHeader, Name: "x-version", Value: "green"}, {Kind: progressive.MatchCookie, Name: "beta", Value: "^yes$", Regex: true}}, Checks: seedChecks()},
-		"mirror":            strategy.Mirror{Percent: 25, Duration: 20 * time.Minute, Replicas: 3, Checks: seedChecks()},
-		"flag":              strategy.FlagRollout{Flag: progressive.FlagRef{Project: "shop", Environment: "production", Key: "payment_gateway_v2"}, Variation: "on", Fallback: "off", Checks: seedChecks()},
+		"rolling":          strategy.Rolling{Replicas: 30, BatchSize: 3, Pace: 30 * time.Second},
+		"rolling-analysed": strategy.Rolling{Replicas: 7, BatchPercent: 50, MaxSurge: strategy.NoPods, ReadinessBudget: strategy.NoPods, Checks: seedChecks()[:1]},
+		"ab-test":          strategy.ABTest{Matches: []progressive.Match{{Kind: progressive.MatchHeader, Name: "x-version", Value: "green"}, {Kind: progressive.MatchCookie, Name: "beta", Value: "^yes$", Regex: true}}, Checks: seedChecks()},
+		"mirror":           strategy.Mirror{Percent: 25, Duration: 20 * time.Minute, Replicas: 3, Checks: seedChecks()},
+		"flag":             strategy.FlagRollout{Flag: progressive.FlagRef{Project: "shop", Environment: "production", Key: "payment_gateway_v2"}, Variation: "on", Fallback: "off", Checks: seedChecks()},
+		"flag-targeted": strategy.FlagRollout{Flag: progressive.FlagRef{Key: "payment_gateway_v2"}, Variation: "on", Fallback: "off",
+			Targets: []string{"user-1", "user-2"}, Segments: []string{"beta-testers"}, TargetSoak: 48 * time.Hour, TargetGate: "product", Checks: seedChecks()},
 		"flag-soaked-short": strategy.FlagRollout{Flag: progressive.FlagRef{Key: "search-v2"}, Variation: "new", Fallback: "old", Percentages: []float64{5, 25, 75, 100}, Soak: 7 * 24 * time.Hour, FullSoak: true, Checks: seedChecks()[:1]},
 	}
 }

@@ -72,7 +72,7 @@ func TestSeedScenarios(t *testing.T) {
 			setup: service(10, "v3.0.4"), postHooks: "SLACK_DEPLOYMENTS_URL",
 		},
 		"payment_gateway_v2 flag rollout": {
-			file: "payment-gateway-v2-flag.yaml", strategy: progressive.StrategyFlagRollout, minTime: 72 * time.Hour,
+			file: "payment-gateway-v2-flag.yaml", strategy: progressive.StrategyFlagRollout, minTime: 96 * time.Hour,
 			setup: func(t *testing.T, env *sim.Env, target progressive.Target) {
 				service(10, "v5.0.0")(t, env, target)
 				ref := progressive.FlagRef{Project: "payments", Environment: "production", Key: "payment_gateway_v2"}
@@ -82,6 +82,7 @@ func TestSeedScenarios(t *testing.T) {
 					OffVariation: "off",
 					Fallthrough:  progressive.PercentRollout("off", "on", 100),
 				}))
+				env.Flags.AddSegment("beta-testers", "tester-1", "tester-2")
 				require.NoError(t, env.Metrics.BindFlag(target, env.Flags, ref, "on"))
 			},
 		},

@@ -203,6 +203,16 @@ type Flag struct {
 	Percentages []float64 `json:"percentages,omitempty"`
 	// Soak is the analysis time at each share. Default 24h.
 	Soak Duration `json:"soak,omitempty"`
+	// Targets are user keys that get Variation first, before the first share
+	// (the seed's beta testers).
+	Targets []string `json:"targets,omitempty"`
+	// Segments are the flag store's segments whose members get Variation first.
+	Segments []string `json:"segments,omitempty"`
+	// TargetSoak is how long the targeted users alone have it, without analysis
+	// (too few users to measure). Default: Soak.
+	TargetSoak Duration `json:"targetSoak,omitempty"`
+	// TargetGate names an approval gate after TargetSoak.
+	TargetGate string `json:"targetGate,omitempty"`
 	// FullSoak also soaks at 100%.
 	FullSoak bool `json:"fullSoak,omitempty"`
 }
