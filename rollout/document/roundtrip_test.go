@@ -2,6 +2,7 @@ package document
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +158,27 @@ func TestFromPlanEveryShape(t *testing.T) {
 		again, err := doc.Plan(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, p, again)
+	}
+}
+
+// TestEveryStrategyOptionHasAField: each option of package strategy's types
+// has its field in the document (checks, hooks and onInconclusive live under
+// spec), so an option added there fails here until documents can say it.
+func TestEveryStrategyOptionHasAField(t *testing.T) {
+	names := func(v any) []string {
+		var out []string
+		for _, f := range fieldsOf(reflect.TypeOf(v)) {
+			if f.name != "checks" && f.name != "hooks" && f.name != "onInconclusive" {
+				out = append(out, f.name)
+			}
+		}
+		return out
+	}
+	for _, pair := range []struct{ sdk, doc any }{
+		{strategy.Canary{}, Canary{}}, {strategy.BlueGreen{}, BlueGreen{}}, {strategy.Rolling{}, Rolling{}},
+		{strategy.ABTest{}, ABTest{}}, {strategy.Mirror{}, Mirror{}}, {strategy.FlagRollout{}, Flag{}},
+		{progressive.Check{}, Check{}}, {progressive.HookSpec{}, Hook{}},
+	} {
+		assert.Subset(t, names(pair.doc), names(pair.sdk), "%T", pair.sdk)
 	}
 }
