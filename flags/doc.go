@@ -47,7 +47,8 @@
 //
 // # Subpackages
 //
-// flaghttp is the small HTTP layer the adapters share (classification, retries on an
-// injected clock, redaction). flagtest is the conformance suite and a MetricSource
-// whose canary follows a flag, for rehearsing flag rollouts in tests.
+// flagtest is the conformance suite and a MetricSource whose canary follows a flag,
+// for rehearsing flag rollouts in tests. The HTTP layer the LaunchDarkly and
+// Flagsmith adapters share is internal (internal/flaghttp): it is not an API for
+// users; its one error users test for is ErrAuth, here.
 package flags

@@ -22,8 +22,14 @@ const (
 	OpMatches    = "matches"
 )
 
-// Ops lists the clause operators, for messages.
-var Ops = []string{OpIn, OpStartsWith, OpEndsWith, OpContains, OpMatches}
+// ops lists the clause operators, for messages. Unexported: a package-level
+// slice others could append to would change what CheckRules accepts.
+var ops = []string{OpIn, OpStartsWith, OpEndsWith, OpContains, OpMatches}
+
+// ErrAuth marks a flag store's answer 401 or 403: the API token is wrong or
+// lacks a permission. Errors wrapping it also wrap progressive.ErrInvalid; the
+// LaunchDarkly and Flagsmith stores never retry them.
+var ErrAuth = errors.New("not authorized")
 
 // Unsupported returns the error a store gives for an operation it cannot perform,
 // such as a write to a store configured without an API token. It wraps
@@ -239,8 +245,8 @@ func CheckRules(rules []progressive.FlagRule) error {
 			if len(c.Values) == 0 {
 				p.Add(cf+".values", nil, "must list at least one value")
 			}
-			if c.Op != "" && !slices.Contains(Ops, c.Op) {
-				p.Add(cf+".op", c.Op, "unknown operator (known: %s)", strings.Join(Ops, ", "))
+			if c.Op != "" && !slices.Contains(ops, c.Op) {
+				p.Add(cf+".op", c.Op, "unknown operator (known: %s)", strings.Join(ops, ", "))
 			}
 		}
 	}

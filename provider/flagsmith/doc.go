@@ -51,7 +51,7 @@
 // Transient failures (5xx, no answer, 429 after its Retry-After) are retried a
 // bounded number of times on the injected clock, re-reading the document each time;
 // then the error wraps progressive.ErrTransient. 401 and 403 are clear errors
-// (flaghttp.ErrAuth), never retried. Without Options.APIToken the store is read-only
+// (flags.ErrAuth), never retried. Without Options.APIToken the store is read-only
 // (progressive.ErrUnsupported). Keys and tokens never appear in errors or logs.
 //
 // # Tests

@@ -16,7 +16,7 @@ import (
 	"github.com/Flagsmith/flagsmith-go-client/v4/flagengine/features"
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/flags"
-	"github.com/agentops/progressive/flags/flaghttp"
+	"github.com/agentops/progressive/internal/flaghttp"
 	"k8s.io/utils/clock"
 )
 
@@ -71,7 +71,7 @@ type Options struct {
 	// Clock times retry waits and the document cache. Default clock.RealClock{}.
 	Clock clock.Clock
 	// Attempts, Backoff and MaxWait bound the retries of transient failures (5xx,
-	// 429 with its Retry-After, no answer); see flaghttp.Options.
+	// 429 with its Retry-After, no answer); see the retry rules in the package doc.
 	Attempts int
 	Backoff  time.Duration
 	MaxWait  time.Duration

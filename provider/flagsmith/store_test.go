@@ -9,7 +9,7 @@ import (
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/flags"
-	"github.com/agentops/progressive/flags/flaghttp"
+	"github.com/agentops/progressive/internal/flaghttp"
 	"github.com/agentops/progressive/provider/flagsmith"
 	"github.com/agentops/progressive/provider/flagsmith/fsfake"
 	"github.com/stretchr/testify/assert"

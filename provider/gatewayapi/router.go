@@ -61,10 +61,14 @@ func setOriginalWeights(hr *gatewayv1.HTTPRoute, m map[string]string) {
 // Finalize deletes such a route.
 const CreatedByAnnotation = "progressive.agentops.io/created-by"
 
-// ConflictBackoff paces the re-reads after a write lost a resourceVersion race
-// (another router or a user writing the same HTTPRoute): up to 12 attempts
-// with jittered exponential back-off, a few seconds in all.
-var ConflictBackoff = wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: 2 * time.Second}
+// DefaultConflictBackoff paces the re-reads after a write lost a
+// resourceVersion race (another router or a user writing the same HTTPRoute):
+// up to 12 attempts with jittered exponential back-off, a few seconds in all.
+// It returns a copy: what one router uses cannot change another's, which a
+// package variable allowed. Options.ConflictBackoff overrides it per router.
+func DefaultConflictBackoff() wait.Backoff {
+	return wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: 2 * time.Second}
+}
 
 // totalWeight is 100% in backendRef weights.
 const totalWeight = 1000000
@@ -84,6 +88,17 @@ type Options struct {
 	NewRoute func(ctx context.Context, t progressive.Target) (*gatewayv1.HTTPRoute, error)
 	// ProviderName overrides Name() (for routers built on this one).
 	ProviderName string
+	// ConflictBackoff paces the retries of a write that lost a
+	// resourceVersion race. Default (Steps 0): DefaultConflictBackoff().
+	ConflictBackoff wait.Backoff
+}
+
+// conflictBackoff is the router's Options.ConflictBackoff or the default.
+func (r *Router) conflictBackoff() wait.Backoff {
+	if r.opts.ConflictBackoff.Steps > 0 {
+		return r.opts.ConflictBackoff
+	}
+	return DefaultConflictBackoff()
 }
 
 // Router is a progressive.TrafficRouter on an HTTPRoute.
@@ -281,7 +296,7 @@ func (r *Router) SetRoutes(ctx context.Context, t progressive.Target, routes pro
 	if err := routes.Validate(); err != nil {
 		return fmt.Errorf("gatewayapi: routes: %w", err)
 	}
-	err := retry.RetryOnConflict(ConflictBackoff, func() error {
+	err := retry.RetryOnConflict(r.conflictBackoff(), func() error {
 		hr, err := r.get(ctx, t)
 		if err != nil {
 			return err
@@ -464,7 +479,7 @@ func (r *Router) GetRoutes(ctx context.Context, t progressive.Target) (progressi
 // rule, restores the stable weight, in one Update; a route the router created
 // is deleted.
 func (r *Router) Finalize(ctx context.Context, t progressive.Target) error {
-	return retry.RetryOnConflict(ConflictBackoff, func() error {
+	return retry.RetryOnConflict(r.conflictBackoff(), func() error {
 		hr, err := r.get(ctx, t)
 		if err != nil {
 			return err

@@ -168,7 +168,7 @@ func TestConflictingWrites(t *testing.T) {
 			return err
 		}
 		if st.Step.Analysis == nil {
-			return errorf("step %d not analysing yet", st.Step.Index)
+			return errorf("step %d not analyzing yet", st.Step.Index+1)
 		}
 		return nil
 	})

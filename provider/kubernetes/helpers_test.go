@@ -50,7 +50,7 @@ func (m *fixedMetrics) set(role progressive.Role, series string, v float64) {
 	m.values[role][series] = v
 }
 
-// errorRate is the seed's error-rate check, measured every 200ms.
+// errorRate is the design document's error-rate check (error rate > 1%), measured every 200ms.
 func errorRate() []progressive.Check {
 	return []progressive.Check{{Name: "error-rate", Query: "error_rate", Max: progressive.Float(1), Interval: 200 * time.Millisecond}}
 }

@@ -3,15 +3,22 @@ package kubernetes
 import (
 	_ "embed"
 	"fmt"
+	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
 
-// RoleYAML is role.yaml: the least-privilege RBAC Role of the provider.
+// roleYAML is role.yaml, unexported so that no caller can change the Role
+// every later Role call returns; RoleYAML hands out copies.
 //
 //go:embed role.yaml
-var RoleYAML []byte
+var roleYAML []byte
+
+// RoleYAML returns role.yaml, the provider's least-privilege RBAC Role with a
+// comment on each rule, to apply as it is (kubectl apply -n <namespace> -f -)
+// or to read. Each call returns a new copy.
+func RoleYAML() []byte { return slices.Clone(roleYAML) }
 
 // RoleName is the name of the Role in role.yaml.
 const RoleName = "progressive"
@@ -33,7 +40,7 @@ const RoleName = "progressive"
 // Nothing is deleted and nothing outside the namespace is read.
 func Role(namespace string) (*rbacv1.Role, error) {
 	var r rbacv1.Role
-	if err := yaml.UnmarshalStrict(RoleYAML, &r); err != nil {
+	if err := yaml.UnmarshalStrict(roleYAML, &r); err != nil {
 		return nil, fmt.Errorf("kubernetes: role.yaml: %w", err)
 	}
 	r.Namespace = namespace

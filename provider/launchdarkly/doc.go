@@ -31,7 +31,7 @@
 // half-applied. The GET and the PATCH are retried together on transient failures
 // (5xx, no answer, 429 after its Retry-After), a bounded number of times on the
 // injected clock; a retry recomputes the instructions from a fresh read. 401 and
-// 403 are clear errors (flaghttp.ErrAuth) and are not retried. After a write the
+// 403 are clear errors (flags.ErrAuth) and are not retried. After a write the
 // store waits (Options.SyncTimeout, real time) until its SDK client holds the new
 // flag version, so a read right after a write sees it.
 //

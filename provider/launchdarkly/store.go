@@ -15,7 +15,7 @@ import (
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/flags"
-	"github.com/agentops/progressive/flags/flaghttp"
+	"github.com/agentops/progressive/internal/flaghttp"
 	"github.com/agentops/progressive/internal/redact"
 	"github.com/launchdarkly/go-sdk-common/v3/ldcontext"
 	"github.com/launchdarkly/go-sdk-common/v3/ldvalue"
@@ -75,7 +75,7 @@ type Options struct {
 	// Clock times retry waits. Default clock.RealClock{}.
 	Clock clock.Clock
 	// Attempts, Backoff and MaxWait bound the retries of transient failures (5xx,
-	// 429 with its Retry-After, no answer); see flaghttp.Options. Defaults 4,
+	// 429 with its Retry-After, no answer); see the retry rules in the package doc. Defaults 4,
 	// 250ms, 30s.
 	Attempts int
 	Backoff  time.Duration

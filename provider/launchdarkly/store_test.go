@@ -11,7 +11,7 @@ import (
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/flags"
-	"github.com/agentops/progressive/flags/flaghttp"
+	"github.com/agentops/progressive/internal/flaghttp"
 	"github.com/agentops/progressive/provider/launchdarkly"
 	"github.com/launchdarkly/go-sdk-common/v3/ldcontext"
 	"github.com/launchdarkly/go-sdk-common/v3/ldvalue"

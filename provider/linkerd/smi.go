@@ -191,7 +191,7 @@ func (r *Router) setSplit(ctx context.Context, t progressive.Target, routes prog
 		return err
 	}
 	name := r.splitName(t)
-	err = retry.RetryOnConflict(gatewayapi.ConflictBackoff, func() error {
+	err = retry.RetryOnConflict(gatewayapi.DefaultConflictBackoff(), func() error {
 		return api.put(ctx, t.Namespace, name, t.Name, r.splitBackends(t, routes))
 	})
 	if err != nil {

@@ -61,8 +61,12 @@ type Behaviour struct {
 	Run  func(t *testing.T, ctx context.Context, s Setup)
 }
 
-// Behaviours is the table Run runs, in order.
-var Behaviours = []Behaviour{
+// Behaviours returns the table Run runs, in order: a new slice each call, so a
+// suite that runs some of them (or adds its own) changes nobody else's table.
+func Behaviours() []Behaviour { return slices.Clone(behaviours) }
+
+// behaviours is the table itself, unexported so that no caller can change it.
+var behaviours = []Behaviour{
 	{"CanaryWalk", canaryWalk},
 	{"BlueGreenSwitch", blueGreenSwitch},
 	{"IdempotentSetRoutes", idempotent},
@@ -72,11 +76,11 @@ var Behaviours = []Behaviour{
 	{"FinalizeLeavesAllStable", finalize},
 }
 
-// Run runs every behaviour of Behaviours as a subtest, each with a fresh Setup
+// Run runs every behaviour of Behaviours() as a subtest, each with a fresh Setup
 // from newSetup.
 func Run(t *testing.T, newSetup func(t *testing.T) Setup) {
 	t.Helper()
-	for _, b := range Behaviours {
+	for _, b := range behaviours {
 		t.Run(b.Name, func(t *testing.T) {
 			s := newSetup(t)
 			if s.Router == nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentops/progressive"
-	"github.com/agentops/progressive/flags/flaghttp"
 	"github.com/agentops/progressive/internal/badhttp"
+	"github.com/agentops/progressive/internal/flaghttp"
 )
 
 // patch sends one PATCH with the token and decodes the answer into a map, as the

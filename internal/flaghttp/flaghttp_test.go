@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
-	"github.com/agentops/progressive/flags/flaghttp"
+	"github.com/agentops/progressive/internal/flaghttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/utils/clock"

@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/flags"
 	"github.com/agentops/progressive/internal/redact"
 	"k8s.io/utils/clock"
 )
@@ -66,9 +67,9 @@ const (
 // UserAgent starts the User-Agent of every request.
 const UserAgent = "progressive-flags"
 
-// ErrAuth marks a 401 or 403 answer: the token is wrong or lacks a permission.
-// Errors wrapping it also wrap progressive.ErrInvalid.
-var ErrAuth = errors.New("not authorized")
+// ErrAuth is flags.ErrAuth, where users of the adapters find it (this package
+// is internal).
+var ErrAuth = flags.ErrAuth
 
 // Options configure a Client. Zero values select the documented defaults.
 type Options struct {
