@@ -80,7 +80,9 @@ func TestLiveCanary(t *testing.T) {
 				t.Fatal(err)
 			}
 			check := metrics.App{Window: "10s"}.ErrorRate(metrics.SeedMaxErrorRate)
-			check.Interval, check.InitialDelay = 2*time.Second, 3*time.Second
+			// The canary's series exist once the router gives it traffic and rate()
+			// needs two scrapes of them: wait 6s before the first measurement.
+			check.Interval, check.InitialDelay = 2*time.Second, 6*time.Second
 			runner, err := rollout.New(rollout.Options{
 				Providers: rollout.Providers{
 					Routers:   []progressive.TrafficRouter{router},
@@ -93,7 +95,7 @@ func TestLiveCanary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := strategy.Canary{Weights: []float64{50}, Soak: 20 * time.Second, Replicas: 8, Checks: []progressive.Check{check}}.
+			plan, err := strategy.Canary{Weights: []float64{50}, Soak: 25 * time.Second, Replicas: 8, Checks: []progressive.Check{check}}.
 				Plan(target, progressive.Release{Version: "v2", Image: "registry.example/checkout:v2"})
 			if err != nil {
 				t.Fatal(err)
