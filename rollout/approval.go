@@ -22,7 +22,9 @@ type ApprovalRequest struct {
 	Gate    string              `json:"gate"`
 	Target  progressive.Target  `json:"target"`
 	Release progressive.Release `json:"release"`
-	Step    int                 `json:"step"`
+	// Step is the gate's index in Plan.Steps, from 0; Summary, written for
+	// people, numbers steps from 1.
+	Step int `json:"step"`
 	// Summary is the decision record so far in a sentence or two.
 	Summary string `json:"summary"`
 }

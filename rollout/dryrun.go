@@ -38,6 +38,8 @@ type QueryAnswer struct {
 
 // Rehearsal is what a dry run did with one step.
 type Rehearsal struct {
+	// Step is the step's index in Plan.Steps, from 0 (data); messages for
+	// people, Explain's timeline among them, number steps from 1.
 	Step        int    `json:"step"`
 	Description string `json:"description"`
 	// Rehearsed is set when the step's write was sent to a provider in dry-run
