@@ -63,17 +63,27 @@
 //
 // RunScaleOut (scaleout.go) measures issue 14's scale-out: the runner's unit
 // of ownership is the target's Lease, so P controller processes share N
-// rollouts. The parent creates the targets and starts every rollout
-// (Runner.Start: stored only), then starts P replica processes: this
-// executable again with ScaleOutChildEnv set, which MaybeRunScaleOutChild
-// turns into a replica (scaleout_child.go). Each replica builds its own
-// clients from the kubeconfig, a Runner over the shared ConfigMap store, and
-// a rollout.Manager whose DriveFunc holds the target's Lease
-// (kubernetes.Lease.Run with Wait, so a replica that does not hold it waits
-// and takes over when the holder releases it or dies) while Runner.Run
-// drives the rollout. Once 30% of all steps are done, the parent SIGKILLs
-// the replica that holds the most rollouts; the others take them over at
-// their Leases' expiry.
+// rollouts. The parent creates the targets, then starts P replica processes:
+// this executable again with ScaleOutChildEnv set, which
+// MaybeRunScaleOutChild turns into a replica (scaleout_child.go). Each
+// replica builds its own clients from the kubeconfig, a Runner over the
+// shared ConfigMap store, and a rollout.Manager whose DriveFunc holds the
+// target's Lease (kubernetes.Lease.Run with Wait, so a replica that does not
+// hold it waits, watching the namespace's Leases, and takes over when the
+// holder releases it or dies) while Runner.Run drives the rollout. Only then
+// does the parent start the rollouts (Runner.Start: stored only), in batches
+// of StartBatch: the next batch when the replicas have taken 90% of those
+// started so far. A replica learns of a new rollout from its informer on the
+// state ConfigMaps and takes it within ClaimSpread. Once 30% of all steps are
+// done, the parent SIGKILLs the replica that holds the most rollouts; the
+// others take them over at their Leases' expiry.
+//
+// Both the parent and the replicas list the store from an informer
+// (listedStore, liststore.go): kubernetes.Store.List is one LIST of every
+// state, and Runner.Start lists twice (to refuse a second rollout of a
+// target), so starting N rollouts moved O(N²) states; at N=1,000 that, not
+// the preflight's Prometheus queries, is what made starting take ten
+// minutes. What Start checks is unchanged.
 //
 // Every replica writes JSON lines on its stdout: each runner event, each
 // state write the store accepted, and each ownership (the Lease taken and
@@ -112,67 +122,16 @@
 // Leases. Under the race detector: p50 349 ms, 27 ms of CPU per decision,
 // the rest alike.
 //
-// The 1,000-rollout run has no figures yet. One attempt (2026-12-02, go run
-// ./internal/livescale/cmd/scaleout -n 1000 -p 3 -lease-duration 30s
-// -renew-deadline 20s -retry-period 5s, on two cores shared with other
-// control planes) took 3m43s to create the targets and about ten minutes to
-// start the thousand rollouts (Runner.Start queries Prometheus once per
-// check, eight at a time), so the deploy steps started first were past
-// their 10-minute ReadyTimeout when the replicas took them: 684 were rolled
-// back with "canary not ready within 10m". The apiserver, timing out
-// requests, also made the replicas lose about 500 Leases each in the first
-// five minutes. Two changes are needed before the figures mean anything:
-// start the rollouts while the replicas run (or the deploy's clock at the
-// first claim), and let a waiting replica watch the Leases instead of
-// reading each one every RetryPeriod (2,000 waiters read 400 Leases a
-// second at a 5 s RetryPeriod).
+// The first attempt at 1,000 rollouts (2026-12-02, -n 1000 -p 3
+// -lease-duration 30s -renew-deadline 20s -retry-period 5s, on two cores
+// shared with other control planes) took 3m43s to create the targets and
+// about ten minutes to start the thousand rollouts before any replica ran
+// (each Start listed the whole store twice), so the deploy steps started
+// first were past their 10-minute ReadyTimeout when the replicas took them:
+// 684 were rolled back with "canary not ready within 10m". The apiserver,
+// timing out requests, also made the replicas lose about 500 Leases each in
+// the first five minutes: 2,000 waiting claims read 400 Leases a second at
+// a 5 s RetryPeriod. Hence the batches with the replicas running, the
+// informer-backed List, and the Lease watch (provider/kubernetes: a waiting
+// claim makes no request until the record changes hands or expires).
 package livescale
-
-// # Scale-out: several replicas sharing the rollouts through Leases
-//
-// RunScaleOut (scaleout.go) measures issue 14's scale-out: the runner's unit
-// of ownership is the target's Lease, so P controller processes share N
-// rollouts. The parent creates the targets and starts every rollout
-// (Runner.Start: stored only), then starts P replica processes: this
-// executable again with ScaleOutChildEnv set, which MaybeRunScaleOutChild
-// turns into a replica (scaleout_child.go). Each replica builds its own
-// clients from the kubeconfig, a Runner over the shared ConfigMap store, and
-// a rollout.Manager whose DriveFunc holds the target's Lease
-// (kubernetes.Lease.Run with Wait, so a replica that does not hold it waits
-// and takes over when the holder releases it or dies) while Runner.Run
-// drives the rollout. Once 30% of all steps are done, the parent SIGKILLs
-// the replica that holds the most rollouts; the others take them over at
-// their Leases' expiry.
-//
-// Every replica writes JSON lines on its stdout: each runner event, each
-// state write the store accepted, and each ownership (the Lease taken and
-// the state read, then the drive's end). The parent merges them and checks
-// that every event and write of a rollout came from the replica holding its
-// Lease, that no two replicas' ownerships of a rollout overlapped (the killed
-// one's end at the kill), that every step of every rollout was completed
-// exactly once counting only stored completions (the replica wrote the
-// state past the step afterwards, or the next owner read it so), that a
-// completion never stored came from a drive that was killed or lost its
-// Lease (it is done again, and counted), and that every rollout the killed
-// replica held was resumed by another. Each replica also reports its API
-// requests (counted at its clients), VmHWM, CPU time (getrusage) and
-// decisions (steps completed, measurements judged, rollouts ended).
-//
-// TestScaleOut runs 60 rollouts across 3 replicas under CI and asserts the
-// correctness only; the figures are logged. The command prints them for any
-// size:
-//
-//	go run ./internal/livescale/cmd/scaleout -n 1000 -p 3
-//
-// Measured on internal/testenv with two shared cores (2026-12-02), 60
-// rollouts, 3 replicas, default Lease timings (15 s, 10 s, 2 s): all
-// promoted in 1m19s, no step done twice or never, no violation; the killed
-// replica held 45 rollouts, all resumed by the others 14.1 to 15.2 s after
-// the kill (the Lease duration); 145 API requests per rollout, 111 per
-// second; 3.5 MiB of peak RSS per rollout (the three replicas' VmHWM, 208
-// MiB, over 60: mostly each process' fixed cost); 8.1 ms of CPU per
-// decision; schedule lag p50 95 ms, p99 8.0 s, max 10.0 s, the largest
-// being the killed replica's rollouts waiting for its Leases. The Lease is
-// first come, first served: the first replica to list the store took 45 of
-// the 60 rollouts, and the waiting replicas poll each Lease they wait for
-// every RetryPeriod, which is most of the requests.

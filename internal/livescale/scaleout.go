@@ -38,6 +38,8 @@ const (
 	// DefaultClaimSpread spreads the replicas' first claims: see
 	// ScaleOutOptions.ClaimSpread.
 	DefaultClaimSpread = 5 * time.Second
+	DefaultStartBatch  = 100
+	DefaultStartWait   = 20 * time.Second
 )
 
 // ScaleOutOptions configure RunScaleOut. Config, Kubeconfig, App and
@@ -66,6 +68,15 @@ type ScaleOutOptions struct {
 	// without the spread the replica that lists the store first takes every
 	// rollout. Default 5 s; negative: none.
 	ClaimSpread time.Duration
+	// StartBatch is how many rollouts the parent starts at once, with the
+	// replicas already running: the next batch starts when the replicas have
+	// taken 90% of the rollouts started so far (or after StartWait). Default
+	// 100. Starting all of them before the replicas ran made the first
+	// rollouts' deploy steps, whose ready timeout counts from Start, wait for
+	// the last Start.
+	StartBatch int
+	// StartWait bounds the wait between batches. Default 20 s.
+	StartWait time.Duration
 	// KillAfter is the share of all steps that must have completed before
 	// the replica holding the most rollouts is SIGKILLed. Default 0.3;
 	// negative: no kill.
@@ -96,6 +107,12 @@ func (o ScaleOutOptions) withDefaults() ScaleOutOptions {
 	}
 	if o.Resync <= 0 {
 		o.Resync = DefaultResync
+	}
+	if o.StartBatch <= 0 {
+		o.StartBatch = DefaultStartBatch
+	}
+	if o.StartWait <= 0 {
+		o.StartWait = DefaultStartWait
 	}
 	if o.ClaimSpread == 0 {
 		o.ClaimSpread = DefaultClaimSpread
@@ -148,7 +165,12 @@ type ScaleOutReport struct {
 	Failed         []string
 	Settings       string
 	Setup, Wall    time.Duration
-	Replicas       []ReplicaFigures
+	// Starting is from the first Start to the last (in batches, the
+	// replicas running); Claim is the distribution, over the rollouts, of
+	// the time from a rollout's Start to a replica's first taking its Lease.
+	Starting time.Duration
+	Claim    Distribution
+	Replicas []ReplicaFigures
 	// Killed is the index of the SIGKILLed replica (-1: none), KilledAt when.
 	Killed   int
 	KilledAt time.Time
@@ -237,6 +259,8 @@ type liveView struct {
 	completions int
 	succeeded   map[string]bool
 	owned       []map[string]bool
+	// claimed is when a replica first took each rollout's Lease.
+	claimed map[string]time.Time
 }
 
 func (v *liveView) see(l scaleLine) {
@@ -260,6 +284,9 @@ func (v *liveView) see(l scaleLine) {
 	case lineOwn:
 		v.mu.Lock()
 		v.owned[l.Child][l.Rollout] = true
+		if _, ok := v.claimed[l.Rollout]; !ok {
+			v.claimed[l.Rollout] = l.Time
+		}
 		v.mu.Unlock()
 	case lineDisown:
 		v.mu.Lock()
@@ -337,10 +364,17 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 		return rep, fmt.Errorf("livescale: kubernetes provider: %w", err)
 	}
 	defer provider.Close()
-	store, err := provider.Store(ns)
+	kstore, err := provider.Store(ns)
 	if err != nil {
 		return rep, fmt.Errorf("livescale: store: %w", err)
 	}
+	// Start lists the store twice: from an informer, not a LIST each time
+	// (listedStore).
+	listed := newListedStore(kstore, cs, ns, nil)
+	if err := listed.start(wctx); err != nil {
+		return rep, err
+	}
+	store := listed.asStore()
 	router, err := istio.New(setupCfg, istio.Options{Create: true})
 	if err != nil {
 		return rep, fmt.Errorf("livescale: istio router: %w", err)
@@ -349,7 +383,7 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 	if err != nil {
 		return rep, fmt.Errorf("livescale: prometheus source: %w", err)
 	}
-	live := &liveView{rec: NewRecorder(), owned: make([]map[string]bool, o.P), succeeded: map[string]bool{}}
+	live := &liveView{rec: NewRecorder(), owned: make([]map[string]bool, o.P), succeeded: map[string]bool{}, claimed: map[string]time.Time{}}
 	for i := range live.owned {
 		live.owned[i] = map[string]bool{}
 	}
@@ -393,19 +427,13 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 		return rep, fmt.Errorf("livescale: %w", err)
 	}
 	rep.Setup = time.Since(setupStart)
-	rep.Settings = fmt.Sprintf("N=%d rollouts, P=%d replicas, %d+%d pods each, weights %d..%d, soak %s, lease %s/%s/%s, resync %s, claims spread over %s, kill after %.0f%% of the steps",
+	rep.Settings = fmt.Sprintf("N=%d rollouts, P=%d replicas, %d+%d pods each, weights %d..%d, soak %s, lease %s/%s/%s, resync %s, claims spread over %s, started in batches of %d with the replicas running, kill after %.0f%% of the steps",
 		o.N, o.P, DefaultStableReplicas, DefaultCanaryReplicas, DefaultStepWeight, DefaultMaxWeight, DefaultSoak,
-		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod, o.Resync, max(o.ClaimSpread, 0), 100*o.KillAfter)
-	log.Info("livescale: scale-out: targets ready; starting rollouts", "settings", rep.Settings, "took", rep.Setup.Round(time.Millisecond))
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod, o.Resync, max(o.ClaimSpread, 0), o.StartBatch, 100*o.KillAfter)
+	log.Info("livescale: scale-out: targets ready; starting the replicas, then the rollouts", "settings", rep.Settings, "took", rep.Setup.Round(time.Millisecond))
 
-	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	start := time.Now()
-	if err := startAll(rctx, starter, plans); err != nil {
-		return rep, err
-	}
-
-	// The replicas.
+	// The replicas first: they find an empty store and take each rollout as
+	// the parent starts it.
 	reps := make([]*replica, o.P)
 	defer func() {
 		for _, r := range reps {
@@ -421,6 +449,42 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 		}
 		reps[i] = r
 	}
+	if err := waitUp(ctx, reps, time.Minute); err != nil {
+		return rep, err
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	start := time.Now()
+	startedAt := make([]time.Time, len(plans))
+	startErr := make(chan error, 1)
+	go func() {
+		// In batches: the next when the replicas have taken most of the
+		// rollouts started so far.
+		for lo := 0; lo < len(plans); lo += o.StartBatch {
+			hi := min(lo+o.StartBatch, len(plans))
+			if err := startAll(rctx, starter, plans[lo:hi], startedAt[lo:hi]); err != nil {
+				startErr <- err
+				return
+			}
+			log.Info("livescale: scale-out: batch started", "started", hi, "of", len(plans), "took", time.Since(start).Round(time.Millisecond))
+			if hi == len(plans) {
+				break
+			}
+			wait := time.Now().Add(o.StartWait)
+			for time.Now().Before(wait) && rctx.Err() == nil {
+				live.mu.Lock()
+				claimed := len(live.claimed)
+				live.mu.Unlock()
+				if float64(claimed) >= 0.9*float64(hi) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		rep.Starting = time.Since(start)
+		startErr <- nil
+	}()
 
 	total := o.N * len(plans[0].Steps)
 	poll := time.NewTicker(500 * time.Millisecond)
@@ -430,6 +494,12 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 		select {
 		case <-rctx.Done():
 			return rep, fmt.Errorf("livescale: scale-out: rollouts not ended after %s: %w; replica logs in %s", o.Timeout, rctx.Err(), o.LogDir)
+		case err := <-startErr:
+			if err != nil {
+				return rep, err
+			}
+			startErr = nil
+			continue
 		case <-poll.C:
 		}
 		for _, r := range reps {
@@ -465,7 +535,7 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 			continue
 		}
 		lastList = time.Now()
-		states, err := store.List(rctx)
+		states, err := kstore.List(rctx)
 		if err != nil {
 			continue
 		}
@@ -479,14 +549,29 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 		log.Info("livescale: scale-out: progress", "ended", terminal, "n", o.N, "stepsCompleted", done, "of", total)
 	}
 	rep.Wall = time.Since(start)
+	if startErr != nil {
+		// Every rollout ended, so every Start returned: the batches' end.
+		if err := <-startErr; err != nil {
+			return rep, err
+		}
+	}
 	for _, r := range reps {
 		stopReplica(r, syscall.SIGTERM, 30*time.Second)
 	}
 
-	states, err := store.List(ctx)
+	states, err := kstore.List(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("livescale: scale-out: final states: %w", err)
 	}
+	var claims []time.Duration
+	live.mu.Lock()
+	for i, plan := range plans {
+		if at, ok := live.claimed[plan.Name]; ok && !startedAt[i].IsZero() {
+			claims = append(claims, at.Sub(startedAt[i]))
+		}
+	}
+	live.mu.Unlock()
+	rep.Claim = Distribute(claims)
 	phases := map[string]rollout.State{}
 	for _, st := range states {
 		phases[st.ID] = st
@@ -532,8 +617,11 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 	return rep, nil
 }
 
-// startAll starts every plan (stored only), eight at a time.
-func startAll(ctx context.Context, r *rollout.Runner, plans []progressive.Plan) error {
+// startAll starts every plan (stored only), eight at a time, noting when
+// each was started. A Start that fails (a Prometheus query of the preflight
+// timed out on the loaded machine, say) is tried again twice; one whose
+// earlier attempt stored the state after all counts as started.
+func startAll(ctx context.Context, r *rollout.Runner, plans []progressive.Plan, at []time.Time) error {
 	sem := make(chan struct{}, 8)
 	errs := make([]error, len(plans))
 	var wg sync.WaitGroup
@@ -542,13 +630,57 @@ func startAll(ctx context.Context, r *rollout.Runner, plans []progressive.Plan) 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := r.Start(ctx, plans[i]); err != nil {
+			var err error
+			for attempt := range 3 {
+				if attempt > 0 {
+					if _, gerr := r.Get(ctx, plans[i].Name); gerr == nil {
+						err = nil
+						break
+					}
+					if sleepCtx(ctx, 2*time.Second) != nil {
+						break
+					}
+				}
+				at[i] = time.Now()
+				if _, err = r.Start(ctx, plans[i]); err == nil {
+					break
+				}
+			}
+			if err != nil {
 				errs[i] = fmt.Errorf("livescale: start %s: %w", plans[i].Name, err)
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// waitUp waits until every replica wrote its first line (it built its
+// clients and runs its Manager).
+func waitUp(ctx context.Context, reps []*replica, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		up := 0
+		for _, r := range reps {
+			select {
+			case <-r.done:
+				return fmt.Errorf("livescale: scale-out: replica %d exited at start (%v)", r.index, r.cmd.ProcessState)
+			default:
+			}
+			if len(r.sink.all()) > 0 {
+				up++
+			}
+		}
+		if up == len(reps) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("livescale: scale-out: %d of %d replicas up after %s", up, len(reps), timeout)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 func startReplica(o ScaleOutOptions, i int, ns string, live *liveView) (*replica, error) {
@@ -809,7 +941,8 @@ func (rep ScaleOutReport) String() string {
 	var b strings.Builder
 	mb := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 	fmt.Fprintf(&b, "%s\n", rep.Settings)
-	fmt.Fprintf(&b, "promoted %d of %d; setup %s; wall %s (first Start to last end)\n", rep.Promoted, rep.N, rep.Setup.Round(time.Millisecond), rep.Wall.Round(time.Millisecond))
+	fmt.Fprintf(&b, "promoted %d of %d; setup %s; wall %s (first Start to last end); starting took %s\n", rep.Promoted, rep.N, rep.Setup.Round(time.Millisecond), rep.Wall.Round(time.Millisecond), rep.Starting.Round(time.Millisecond))
+	fmt.Fprintf(&b, "from Start to a replica's first claim: %s\n", rep.Claim)
 	if rep.Killed >= 0 {
 		fmt.Fprintf(&b, "killed replica %d at %s holding %d rollouts; resumed by the others after (from the kill to the new owner's first read): %s\n",
 			rep.Killed, rep.KilledAt.Format("15:04:05.000"), len(rep.Resumes), rep.Resume)

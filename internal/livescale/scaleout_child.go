@@ -190,10 +190,18 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 		return fmt.Errorf("kubernetes provider: %w", err)
 	}
 	defer provider.Close()
-	store, err := provider.Store(cc.Namespace)
+	kstore, err := provider.Store(cc.Namespace)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	// The Manager's resync lists from an informer (listedStore), which also
+	// tells it at once of a rollout the parent started.
+	var kick atomic.Pointer[rollout.Manager]
+	store := newListedStore(kstore, provider.Clientset(), cc.Namespace, func(st rollout.State) {
+		if m := kick.Load(); m != nil && !st.Phase.Terminal() {
+			m.Resync()
+		}
+	})
 	router, err := istio.New(counted, istio.Options{Create: true})
 	if err != nil {
 		return fmt.Errorf("istio router: %w", err)
@@ -220,7 +228,7 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 			Workloads: []progressive.Workload{provider.Workload()},
 			Metrics:   []progressive.MetricSource{src},
 		},
-		Store:     commitStore{StateStore: store, out: out},
+		Store:     commitStore{StateStore: store.asStore(), out: out},
 		Observers: []rollout.Observer{observer},
 		Logger:    log,
 	})
@@ -283,6 +291,10 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 	m, err := rollout.NewManager(runner, rollout.ManagerOptions{Drive: drive, Resync: cc.Resync, Logger: log})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
+	}
+	kick.Store(m)
+	if err := store.start(ctx); err != nil {
+		return err
 	}
 	stats := func() {
 		s := &childStats{PID: os.Getpid(), Requests: counter.Requests(), Writes: counter.Writes(), Decisions: decisions.Load()}
