@@ -21,7 +21,17 @@
 // (Pending, reason TargetBusy, naming the holder) and starts when it ends;
 // deleting a ProgressiveRollout aborts its rollout; the annotation
 // progressive.agentops.dev/command ("abort: reason", "promote", "rollback",
-// "resume") commands it.
+// "resume") commands it, and so does a command stored by another program
+// (a CLI's Runner.Abort on the state ConfigMap), at once: the operator
+// watches the state ConfigMaps. The leader prunes the states of ended
+// rollouts (--keep-per-target 10 of each Deployment, --max-age 720h by
+// default); the ProgressiveRollouts keep their status.
+//
+// In a cluster it runs as the ServiceAccount of config/rbac.yaml, whose
+// least-privilege ClusterRole and Role grant what it does and nothing more
+// (the tests run it as that ServiceAccount):
+//
+//	kubectl apply -f examples/controller/config/crd/ -f examples/controller/config/rbac.yaml
 //
 // Against a cluster (the CRD installed with --install-crd or kubectl apply -f
 // examples/controller/config/crd/):
@@ -64,6 +74,7 @@ import (
 	"github.com/agentops/progressive/internal/promtest"
 	"github.com/agentops/progressive/internal/testenv"
 	k8s "github.com/agentops/progressive/provider/kubernetes"
+	"github.com/agentops/progressive/rollout"
 )
 
 const usage = `controller: no cluster.
@@ -91,6 +102,9 @@ func main() {
 		install     = flag.Bool("install-crd", false, "create or update the ProgressiveRollout CRD before starting")
 		bad         = flag.Bool("bad", false, "with --testenv: the canary answers 20% errors, and is rolled back")
 		soak        = flag.Duration("soak", 5*time.Second, "with --testenv: the soak at each weight")
+		keep        = flag.Int("keep-per-target", DefaultRetention.KeepPerTarget, "keep the states of this many ended rollouts of each Deployment (0: no limit)")
+		maxAge      = flag.Duration("max-age", DefaultRetention.MaxAge, "delete the states of rollouts that ended longer ago (0: no limit); with --keep-per-target=0 nothing is pruned")
+		pruneEvery  = flag.Duration("prune-every", controller.DefaultPruneEvery, "time between two prunes of ended rollouts' states")
 	)
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), usage)
@@ -104,7 +118,9 @@ func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	opts := Options{StateNamespace: *stateNS, Prometheus: *prometheus, LeaderElection: *leaderElect, MetricsAddr: *metricsAddr, Logger: log}
+	opts := Options{StateNamespace: *stateNS, Prometheus: *prometheus, LeaderElection: *leaderElect, MetricsAddr: *metricsAddr, Logger: log,
+		Retention: rollout.Retention{KeepPerTarget: *keep, MaxAge: *maxAge}, PruneEvery: *pruneEvery}
+	opts.NoPrune = opts.Retention == (rollout.Retention{})
 	var err error
 	switch {
 	case *useTestenv:

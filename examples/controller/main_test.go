@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -117,9 +118,18 @@ func startOperator(t *testing.T, e *testenv.Env, ns string) *runningOperator {
 // DefaultName), which names its Lease and its controller-runtime series.
 func startNamedOperator(t *testing.T, e *testenv.Env, ns, name string) *runningOperator {
 	t.Helper()
+	return startOperatorWith(t, e, ns, name, nil)
+}
+
+// startOperatorWith is startNamedOperator with tweak applied to its
+// rest.Config and Options first. The operator runs as the ServiceAccount of
+// config/rbac.yaml (applyRBAC).
+func startOperatorWith(t *testing.T, e *testenv.Env, ns, name string, tweak func(*rest.Config, *Options)) *runningOperator {
+	t.Helper()
 	log := &testLog{}
 	reg := prom.NewRegistry()
-	op, err := NewOperator(e.Config(), Options{
+	cfg := applyRBAC(t, e, ns)
+	opts := Options{
 		Name:               name,
 		StateNamespace:     ns,
 		Namespaces:         []string{ns},
@@ -133,7 +143,11 @@ func startNamedOperator(t *testing.T, e *testenv.Env, ns, name string) *runningO
 		BusyRetry:          time.Second,
 		Logger:             slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		skipNameValidation: true,
-	})
+	}
+	if tweak != nil {
+		tweak(cfg, &opts)
+	}
+	op, err := NewOperator(cfg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -13,15 +13,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/controller"
@@ -43,6 +46,13 @@ const (
 	DefaultRenewDeadline = 10 * time.Second
 	DefaultRetryPeriod   = 2 * time.Second
 )
+
+// DefaultRetention is what the operator keeps of finished rollouts' states
+// (a ConfigMap each, holding the decision record): the newest 10 of each
+// Deployment, none older than 30 days. The ProgressiveRollouts themselves
+// are left alone and keep their status; only `Runner.Record` of a pruned
+// rollout is gone. Unfinished rollouts are never pruned.
+var DefaultRetention = rollout.Retention{KeepPerTarget: 10, MaxAge: 30 * 24 * time.Hour}
 
 // Options configure the operator. The zero value selects the documented
 // defaults; Prometheus is required.
@@ -84,6 +94,14 @@ type Options struct {
 	// Logger receives the manager's and the runner's records. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Retention is applied to the state store by the leader, at its start
+	// and every PruneEvery (controller.Pruner). Default DefaultRetention;
+	// NoPrune keeps everything.
+	Retention rollout.Retention
+	NoPrune   bool
+	// PruneEvery is the time between two prunes. Default
+	// controller.DefaultPruneEvery.
+	PruneEvery time.Duration
 
 	// skipNameValidation lets the tests run several operators of one Name in
 	// one process, as replicas would run in several pods.
@@ -120,6 +138,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Retention == (rollout.Retention{}) {
+		o.Retention = DefaultRetention
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = controller.DefaultPruneEvery
 	}
 	return o
 }
@@ -166,6 +190,17 @@ func NewOperator(cfg *rest.Config, opts Options) (*Operator, error) {
 		for _, ns := range opts.Namespaces {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
+	}
+	// The manager's cache also watches the state ConfigMaps (and nothing
+	// else of ConfigMaps), each reduced to its rollout's id, version and
+	// whether it holds a command: a command stored by another program takes
+	// effect at once (controller.StateHandler).
+	cacheOpts.ByObject = map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {
+			Namespaces: map[string]cache.Config{opts.StateNamespace: {}},
+			Label:      labels.SelectorFromSet(labels.Set{k8s.ManagedByLabel: k8s.DefaultFieldManager, k8s.ComponentLabel: stateComponent}),
+			Transform:  summarizeState,
+		},
 	}
 	lease, renew, retry := opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod
 	mopts := manager.Options{
@@ -238,16 +273,30 @@ func (o *Operator) wire() error {
 	if err != nil {
 		return fmt.Errorf("operator: reconciler: %w", err)
 	}
-	return r.SetupWithManager(o.mgr, o.opts.Name, crcontroller.Options{MaxConcurrentReconciles: o.opts.Concurrency})
+	if !o.opts.NoPrune {
+		pruner, err := controller.NewPruner(o.runner, controller.PrunerOptions{
+			Retention: o.opts.Retention, Every: o.opts.PruneEvery, Logger: o.mgr.GetLogger().WithName("pruner"),
+		})
+		if err != nil {
+			return fmt.Errorf("operator: %w", err)
+		}
+		if err := o.mgr.Add(pruner); err != nil {
+			return fmt.Errorf("operator: pruner: %w", err)
+		}
+	}
+	states := crsource.Kind(o.mgr.GetCache(), &corev1.ConfigMap{}, controller.StateHandler(r, stateChange))
+	return r.SetupWithManager(o.mgr, o.opts.Name, crcontroller.Options{MaxConcurrentReconciles: o.opts.Concurrency}, states)
 }
 
 // Start creates the state namespace when missing and runs the manager until
 // ctx ends; a leader releases its Lease on the way out, so another replica
 // takes over at once. It stops the provider's informers when it returns.
+// Under config/rbac.yaml, which creates the namespace, the operator may not
+// create namespaces: that refusal is not an error.
 func (o *Operator) Start(ctx context.Context) error {
 	defer o.provider.Close()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.opts.StateNamespace}}
-	if _, err := o.provider.Clientset().CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := o.provider.Clientset().CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
 		return fmt.Errorf("operator: state namespace %s: %w", o.opts.StateNamespace, err)
 	}
 	if err := o.mgr.Start(ctx); err != nil {
@@ -263,11 +312,24 @@ func (o *Operator) Elected() <-chan struct{} { return o.mgr.Elected() }
 // Runner is the operator's runner (for Record and commands).
 func (o *Operator) Runner() *rollout.Runner { return o.runner }
 
-// binding is the ProgressiveRollout's controller.Binding and
-// controller.Commander.
+// binding is the ProgressiveRollout's controller.Binding, controller.Commander
+// and controller.Ender.
 type binding struct{}
 
-var _ controller.Commander[*v1alpha1.ProgressiveRollout] = binding{}
+var (
+	_ controller.Commander[*v1alpha1.ProgressiveRollout] = binding{}
+	_ controller.Ender[*v1alpha1.ProgressiveRollout]     = binding{}
+)
+
+// Ended reports whether the status says rollout id ended: its state may have
+// been pruned since, and the rollout must not start again.
+func (binding) Ended(obj *v1alpha1.ProgressiveRollout, id string) bool {
+	switch controller.Phase(obj.Status.Phase) {
+	case controller.PhaseSucceeded, controller.PhaseRolledBack, controller.PhaseAborted:
+		return obj.Status.RolloutID == id
+	}
+	return false
+}
 
 // Plan builds a strategy.Canary plan from the spec. Every problem is an
 // error wrapping progressive.ErrInvalid, which the Reconciler reports as
