@@ -8,13 +8,19 @@
 //
 // validate, explain, dry-run and run read rollout documents (package
 // rollout/document); status, promote, abort, rollback, continue, history,
-// record and stats read or command the rollouts kept in a state store. The
+// record, stats and template export read or command the rollouts kept in a
+// state store. Commands do not drive rollouts themselves: promote, abort,
+// rollback and continue store the instruction with the rollout, and the
+// process driving it (a run, a controller) carries it out at its next step,
+// which is how a second terminal or a pipeline steers a run. The
 // providers (Kubernetes, a router, Prometheus, a flag store, the state store)
 // come from a small configuration document (Config), never from flags, so that
 // no credential lands in a shell's history: secrets are read from environment
 // variables or files the document names. With --sim any document runs against
 // the simulator (provider/sim) on a fake clock driven to the end: a rehearsal
-// of hours that takes a second.
+// of hours that takes a second. Rehearsals are stored apart from real
+// rollouts ($XDG_STATE_HOME/progressive/sim), so that a simulated rollout
+// never holds a real target; status --sim and the other readers find them.
 //
 // # Exit codes
 //
