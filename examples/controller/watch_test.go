@@ -217,6 +217,18 @@ func TestAbortStoredByAnotherProgram(t *testing.T) {
 	assert.Equal(t, "Aborted", final["Phase"])
 	assert.Equal(t, "0", final["Weight"])
 	assert.Less(t, took, 5*time.Second, "the watch, not the next requeue, carried the command out")
+	// When the operator took the command up: its rollback decision.
+	rec, err := op.Runner().Record(ctx, id)
+	require.NoError(t, err)
+	var picked time.Time
+	for _, d := range rec.Decisions {
+		if d.Action == "rollback" && strings.Contains(d.Reason, "stopped from the command line") {
+			picked = d.Time
+		}
+	}
+	require.False(t, picked.IsZero(), "a rollback decided on the command: %+v", rec.Decisions)
+	t.Logf("the operator decided the rollback %s after the command was stored", picked.Sub(stored).Round(time.Millisecond))
+	assert.Less(t, picked.Sub(stored), 2*time.Second, "taken up at once")
 	got := getRollout(t, cl, ns, "checkout-v2")
 	assert.Contains(t, got.Status.Message, "stopped from the command line")
 	img, _ := deploymentImage(t, e, ns, "checkout")
