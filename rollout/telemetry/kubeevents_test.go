@@ -199,7 +199,12 @@ func TestKubeEventsOnTheTargetDeployment(t *testing.T) {
 				if err != nil {
 					return false, err
 				}
-				return got["Succeeded"] > 0 && got["StepStarted"] >= want["StepStarted"], nil
+				for reason := range want {
+					if got[reason] == 0 {
+						return false, nil
+					}
+				}
+				return true, nil
 			})
 			require.NoError(t, err, "Events on Deployment %s/%s (uid %s): %v, want %v", ns, d.Name, d.UID, got, want)
 			for reason, n := range want {
