@@ -187,8 +187,15 @@ func (r *Runner) Start(ctx context.Context, plan progressive.Plan) (State, error
 	r.startMu.Lock()
 	err = r.checkFree(ctx, plan)
 	var created State
+	var release func()
+	if err == nil {
+		release, err = r.claimSubjects(ctx, plan.Name, subjects(plan))
+	}
 	if err == nil {
 		created, err = r.opts.Store.Create(ctx, st)
+		if err != nil {
+			release()
+		}
 		if err != nil && errors.Is(err, progressive.ErrConflict) {
 			err = r.alreadyRan(ctx, plan.Name, err)
 		} else if err != nil {
