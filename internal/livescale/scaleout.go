@@ -528,14 +528,15 @@ func RunScaleOut(ctx context.Context, opts ScaleOutOptions) (ScaleOutReport, err
 			rep.Killed = victim
 			log.Info("livescale: scale-out: replica killed", "replica", victim, "holding", most, "stepsCompleted", done, "of", total)
 		}
-		// The store is listed when the replicas' events say every rollout
-		// ended, and otherwise every 30 s: a thousand states are tens of
-		// megabytes, a load the replicas would pay for.
+		// The store is read when the replicas' events say every rollout
+		// ended, and otherwise every 30 s, from the informer (a thousand
+		// states are megabytes, a load the replicas would pay for); the
+		// final states are one LIST.
 		if ends < o.N && time.Since(lastList) < 30*time.Second || time.Since(lastList) < 2*time.Second {
 			continue
 		}
 		lastList = time.Now()
-		states, err := kstore.List(rctx)
+		states, err := listed.List(rctx)
 		if err != nil {
 			continue
 		}
