@@ -321,6 +321,11 @@ func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, err
 func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	wake, unsubscribe := r.subscribe(id)
 	defer unsubscribe()
+	if err := r.verifyRoutes(ctx, id); err != nil {
+		// Not a reason to stop driving: the next traffic step or check meets
+		// the same router and decides.
+		r.opts.Logger.WarnContext(ctx, "rollout: checking the applied routes at resume", slog.String("rollout", id), slog.String("error", err.Error()))
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	changed, plan := r.watchStatus(watchCtx, id)
@@ -328,11 +333,6 @@ func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	storeFailures := 0 // state writes the store failed, in a row
 	protected := ""    // why traffic was taken away without a stored rollback
 	for {
-	if err := r.verifyRoutes(ctx, id); err != nil {
-		// Not a reason to stop driving: the next traffic step or check meets
-		// the same router and decides.
-		r.opts.Logger.WarnContext(ctx, "rollout: checking the applied routes at resume", slog.String("rollout", id), slog.String("error", err.Error()))
-	}
 		// Changes before this Reconcile are seen by its reads; only those during
 		// and after it should end the next wait early.
 		drain(changed)
