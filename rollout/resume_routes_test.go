@@ -65,3 +65,38 @@ func TestResumeRestoresDriftedRoutes(t *testing.T) {
 		})
 	}
 }
+
+// countingRouter counts GetRoutes calls.
+type countingRouter struct {
+	progressive.TrafficRouter
+	gets *int
+}
+
+func (r countingRouter) GetRoutes(ctx context.Context, t progressive.Target) (progressive.Routes, error) {
+	*r.gets++
+	return r.TrafficRouter.GetRoutes(ctx, t)
+}
+
+// TestResumeReadsTheRoutesOnce: the check at resume is one read, not one per
+// wake of Run (a 15-minute soak wakes Run every minute).
+func TestResumeReadsTheRoutesOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	first := w.runner()
+	started, err := first.Start(ctx, seedCanary(t))
+	require.NoError(t, err)
+	reconcileUntilStep(t, w, first, started.ID, 2)
+
+	gets := 0
+	w.router = countingRouter{TrafficRouter: w.env.Router, gets: &gets}
+	second := w.runner()
+	stop := sim.Drive(ctx, w.clock, time.Second)
+	defer stop()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	final, err := second.Resume(rctx, started.ID)
+	require.NoError(t, err)
+	require.Equal(t, rollout.PhaseSucceeded, final.Phase)
+	// The check at resume, the read-back of weight-50 and finalize's.
+	assert.Equal(t, 3, gets)
+}
