@@ -124,6 +124,11 @@ func (a *App) newSimWorld(ctx context.Context, plan *progressive.Plan, sf *simFl
 			continue
 		}
 		sf := st.SetFlag
+		for _, seg := range sf.Segments {
+			// A rehearsal has no users of its own: the segment exists, with a
+			// few made-up members, so that the targeting stage can be written.
+			env.Flags.AddSegment(seg, seg+"-user-1", seg+"-user-2")
+		}
 		if _, err := env.Flags.GetFlag(ctx, sf.Flag); err == nil {
 			continue
 		}
