@@ -26,7 +26,7 @@ func TestQuickstartPromotesOneAndRollsBackTheOther(t *testing.T) {
 	assert.Regexp(t, `production/payment-service\s+canary\s+2\s+1\s+50%`, text)
 	// The library's printer: values against thresholds, in units, with the
 	// time left in the soak, and the failing measurement marked.
-	assert.Regexp(t, `09:01  analyse   canary  10\.0%  error-rate 0\.\d+% <= 1  latency-p95 \d+ms <= 500  cpu \d+\.\d+% <= 80  -> running, 14m left`, text)
+	assert.Regexp(t, `09:01  analyze   canary  10\.0%  error-rate 0\.\d+% <= 1  latency-p95 \d+ms <= 500  cpu \d+\.\d+% <= 80  -> running, 14m left`, text)
 	assert.Regexp(t, `error-rate 5\.13% > 1 FAIL`, text)
 	assert.NotContains(t, text, "\x1b", "no colour or cursor movement when not a terminal")
 

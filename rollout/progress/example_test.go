@@ -39,5 +39,5 @@ func ExampleNew() {
 	// Output:
 	// 09:00  traffic   canary  10.0%  routes set: 90% stable / 10% canary
 	// 09:00  step 3    analyze for 10m
-	// 09:01  analyse   canary  10.0%  error-rate 0.21% <= 1  -> running, 9m left
+	// 09:01  analyze   canary  10.0%  error-rate 0.21% <= 1  -> running, 9m left
 }

@@ -247,14 +247,14 @@ func (p *Printer) measured(st *state, at string, e rollout.Event) {
 			p.status = ""
 		}
 		if interesting {
-			p.line(at, "analyse", text, "")
+			p.line(at, "analyze", text, "")
 			return
 		}
-		p.setStatus(fmt.Sprintf("%s  step %d  analyse   %s", at, st.step+1, text), false)
+		p.setStatus(fmt.Sprintf("%s  step %d  analyze   %s", at, st.step+1, text), false)
 		return
 	}
 	if interesting || (st.ticks-1)%p.opts.Every == 0 {
-		p.line(at, "analyse", text, "")
+		p.line(at, "analyze", text, "")
 	}
 }
 

@@ -68,9 +68,9 @@ func TestLinesTellTheStoryPlainly(t *testing.T) {
 	want := `09:00  step 1    deploy v2 as the canary with 2 pod(s)
 09:00  traffic   canary  10.0%  routes set: 90% stable / 10% canary
 09:00  step 3    analyze for 15m
-09:01  analyse   canary  10.0%  error-rate 0.25% <= 1  latency-p95 120ms <= 500  -> running, 14m left
-09:06  analyse   canary  10.0%  error-rate 0.25% <= 1  latency-p95 120ms <= 500  -> running, 9m left
-09:07  analyse   canary  10.0%  error-rate 5.13% > 1 FAIL  latency-p95 ? (no data (empty result))  -> fail
+09:01  analyze   canary  10.0%  error-rate 0.25% <= 1  latency-p95 120ms <= 500  -> running, 14m left
+09:06  analyze   canary  10.0%  error-rate 0.25% <= 1  latency-p95 120ms <= 500  -> running, 9m left
+09:07  analyze   canary  10.0%  error-rate 5.13% > 1 FAIL  latency-p95 ? (no data (empty result))  -> fail
 09:07  ROLLBACK  analysis failed: check "error-rate" failed
 09:07  traffic   canary   0.0%  all traffic back on stable
 09:07  ROLLED-BACK back on stable
@@ -83,8 +83,8 @@ func TestEveryOnePrintsEachMeasurement(t *testing.T) {
 	p, err := progress.New(progress.Options{Out: &out, Mode: progress.ModeLines, Every: 1})
 	require.NoError(t, err)
 	feed(p, canaryEvents())
-	assert.Equal(t, 7, strings.Count(out.String(), "analyse"))
-	assert.Contains(t, out.String(), "09:01:00  analyse", "the default stamp has seconds")
+	assert.Equal(t, 7, strings.Count(out.String(), "  analyze   canary"))
+	assert.Contains(t, out.String(), "09:01:00  analyze", "the default stamp has seconds")
 }
 
 func TestRelativeStamps(t *testing.T) {
@@ -121,7 +121,7 @@ func TestLiveRedrawsAStatusLine(t *testing.T) {
 	events := canaryEvents()
 	feed(p, events[:4]) // up to the first measurement
 	text := out.String()
-	assert.True(t, strings.HasSuffix(text, "\r\x1b[2K09:01  step 3  analyse   canary  10.0%  error-rate 0.25 <= 1  latency-p95 120 <= 500  -> running, 14m left"),
+	assert.True(t, strings.HasSuffix(text, "\r\x1b[2K09:01  step 3  analyze   canary  10.0%  error-rate 0.25 <= 1  latency-p95 120 <= 500  -> running, 14m left"),
 		"a passing tick only redraws the status line: %q", text)
 	assert.Equal(t, 3, strings.Count(text, "\n"), "and adds no line")
 
@@ -130,14 +130,14 @@ func TestLiveRedrawsAStatusLine(t *testing.T) {
 	assert.Equal(t, text, out.String())
 	clk.SetTime(t0.Add(time.Second))
 	feed(p, events[5:6])
-	assert.True(t, strings.HasSuffix(out.String(), "09:03  step 3  analyse   canary  10.0%  error-rate 0.25 <= 1  latency-p95 120 <= 500  -> running, 12m left"))
+	assert.True(t, strings.HasSuffix(out.String(), "09:03  step 3  analyze   canary  10.0%  error-rate 0.25 <= 1  latency-p95 120 <= 500  -> running, 12m left"))
 
 	// The failure, the rollback and the end become lines; the status line is
 	// cleared at the end.
 	before := out.Len()
 	feed(p, events[9:])
 	rest := out.String()[before:]
-	assert.Contains(t, rest, "\r\x1b[2K09:07  analyse   canary  10.0%  error-rate 5.13 > 1 FAIL")
+	assert.Contains(t, rest, "\r\x1b[2K09:07  analyze   canary  10.0%  error-rate 5.13 > 1 FAIL")
 	assert.Contains(t, rest, "09:07  ROLLED-BACK back on stable\n")
 	assert.True(t, strings.HasSuffix(rest, "09:07  ROLLED-BACK back on stable\n"), "nothing is left on the status line: %q", rest)
 }
@@ -148,7 +148,7 @@ func TestLiveStatusNeverWraps(t *testing.T) {
 	require.NoError(t, err)
 	feed(p, canaryEvents()[:4])
 	status := out.String()[strings.LastIndex(out.String(), "\r\x1b[2K")+len("\r\x1b[2K"):]
-	assert.Equal(t, "09:01:00  step 3  analyse   canary  10.", status, "cut to 39 columns, as a wrapped line cannot be redrawn")
+	assert.Equal(t, "09:01:00  step 3  analyze   canary  10.", status, "cut to 39 columns, as a wrapped line cannot be redrawn")
 }
 
 func TestAutoModePicksLinesOffATerminal(t *testing.T) {
@@ -208,7 +208,7 @@ func TestRolloutsAreKeptApart(t *testing.T) {
 	p.Observe(ctx, rollout.Event{Rollout: "a", Time: at(0), Type: rollout.EventRoutesChanged, Message: "a", Routes: &progressive.Routes{CanaryWeight: 30}})
 	p.Observe(ctx, rollout.Event{Rollout: "b", Time: at(0), Type: rollout.EventRoutesChanged, Message: "b", Routes: &progressive.Routes{CanaryWeight: 5}})
 	p.Observe(ctx, rollout.Event{Rollout: "a", Time: at(time.Minute), Type: rollout.EventMeasured, Verdict: analysis.VerdictRunning, Measurements: []analysis.Measurement{pass("x", 1, "2")}})
-	assert.Contains(t, out.String(), "09:01  analyse   canary  30.0%  x 1.00 <= 2")
+	assert.Contains(t, out.String(), "09:01  analyze   canary  30.0%  x 1.00 <= 2")
 }
 
 func TestEventsWithoutTimeUseTheClock(t *testing.T) {

@@ -53,8 +53,8 @@ func TestFollowsARealRollout(t *testing.T) {
 	text := out.String()
 	assert.Contains(t, text, "traffic   canary  20.0%  routes set: 80% stable / 20% canary")
 	assert.Contains(t, text, "analyze for 10m\n", "the analysis step in one clause")
-	assert.Regexp(t, `09:01  analyse   canary  20\.0%  error-rate \S+ <= 1  -> running, 9m left`, text, "value, threshold and time left")
-	assert.Regexp(t, `analyse   canary  20\.0%  error-rate \S+ <= 1  -> pass\n`, text)
+	assert.Regexp(t, `09:01  analyze   canary  20\.0%  error-rate \S+ <= 1  -> running, 9m left`, text, "value, threshold and time left")
+	assert.Regexp(t, `analyze   canary  20\.0%  error-rate \S+ <= 1  -> pass\n`, text)
 	assert.Equal(t, 1, strings.Count(text, "SUCCEEDED promoted v2"), text)
 	require.NoError(t, printer.Err())
 }
