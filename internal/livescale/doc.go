@@ -127,8 +127,8 @@
 // shared with other control planes) took 3m43s to create the targets and
 // about ten minutes to start the thousand rollouts before any replica ran
 // (each Start listed the whole store twice and queried Prometheus once per
-// check), so the deploy steps started
-// first were past their 10-minute ReadyTimeout when the replicas took them:
+// check), so the deploy steps started first were past their 10-minute
+// ReadyTimeout when the replicas took them:
 // 684 were rolled back with "canary not ready within 10m". The apiserver,
 // timing out requests, also made the replicas lose about 500 Leases each in
 // the first five minutes: 2,000 waiting claims read 400 Leases a second at
