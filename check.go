@@ -11,7 +11,7 @@ type Severity string
 const (
 	// SeverityFail rolls the rollout back when the check fails (the default).
 	SeverityFail Severity = "fail"
-	// SeverityWarn records a warning and never rolls back (the seed's CPU > 80%).
+	// SeverityWarn records a warning and never rolls back (the guide's CPU > 80%).
 	SeverityWarn Severity = "warn"
 )
 

@@ -105,7 +105,7 @@ type RollStep struct {
 	Updated int           `json:"updated"`
 	Params  RollingParams `json:"params"`
 	// ReadinessBudget is the share of all pods, in percent, allowed to fail
-	// readiness; more undoes the update (the seed's "> 5% pods fail readiness").
+	// readiness; more undoes the update (the guide's "> 5% pods fail readiness").
 	ReadinessBudget float64 `json:"readinessBudget"`
 	// ReadyTimeout bounds the wait for the batch. Default 10m.
 	ReadyTimeout time.Duration `json:"readyTimeout,omitempty"`

@@ -37,7 +37,7 @@ func statisticalChecks() []progressive.Check {
 	}
 }
 
-// e2eRollout runs the seed's canary (10% -> 50% -> 100%, 15-minute soaks) of a
+// e2eRollout runs the guide's canary (10% -> 50% -> 100%, 15-minute soaks) of a
 // 1,000 req/s service in the simulator with the statistical checks, after
 // prepare has scripted incidents, and returns the final state and its record.
 func e2eRollout(t *testing.T, prepare func(env *sim.Env, start time.Time)) (rollout.State, rollout.DecisionRecord) {

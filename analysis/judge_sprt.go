@@ -111,7 +111,7 @@ var sprtParams = append([]paramDef{
 // The decision benchmark's configuration (decisionbench.StatisticalChecks: alpha
 // 0.004 per analysis, minRatio 2, fastRatio 5, lookback 15m) rolls back an x5
 // regression of a 10% canary at 100 req/s at the first minute in most runs, keeps
-// false rollbacks of the seed's two-step canary under 1%, and promotes no x2
+// false rollbacks of the guide's two-step canary under 1%, and promotes no x2
 // regression from 100 req/s up.
 //
 // An instant counts when the baseline served requests then; the canary's requests

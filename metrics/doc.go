@@ -12,7 +12,7 @@
 //		metrics.Warn(metrics.CPU(80)), // "cpu": above 80% of the CPU limit only warns
 //	}
 //
-// Monitor returns exactly these three, the seed's monitor. The checks are plain
+// Monitor returns exactly these three, the guide's monitor. The checks are plain
 // values: set Interval, FailureLimit, InitialDelay and the rest on what you get.
 //
 // # Units
@@ -61,7 +61,7 @@
 //	    target_label: namespace
 //
 // and App{RoleLabel: "role"} selects on it. App.ServiceLabel, VersionLabel and
-// CodeLabel follow other conventions (the seed's examples use app= and
+// CodeLabel follow other conventions (the guide's examples use app= and
 // status=); App.Selector replaces the matchers altogether.
 //
 // Istio (Istio): the standard metrics as the destination sidecar reports them,

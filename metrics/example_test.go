@@ -9,7 +9,7 @@ import (
 	"github.com/agentops/progressive/metrics"
 )
 
-// The seed's monitor: what each check measures and when it rolls back, with the
+// The guide's monitor: what each check measures and when it rolls back, with the
 // queries as the analysis engine renders them for the canary.
 func ExampleMonitor() {
 	vars := analysis.Vars{Namespace: "production", Service: "payment-service", CanaryVersion: "v2.0.0", StableVersion: "stable"}

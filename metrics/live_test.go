@@ -93,7 +93,7 @@ func TestAgainstPrometheus(t *testing.T) {
 		}
 	}
 
-	// The seed's monitor passes the preflight against this Prometheus.
+	// The guide's monitor passes the preflight against this Prometheus.
 	engine, err := analysis.NewEngine(analysis.Options{Sources: func(string) (progressive.MetricSource, error) { return src, nil }})
 	require.NoError(t, err)
 	require.NoError(t, engine.Preflight(context.Background(), metrics.Monitor(nil, metrics.Kubernetes{}),

@@ -254,20 +254,20 @@ func LatencyP99(maxMs float64) progressive.Check { return App{}.Latency(0.99, ma
 func CPU(max float64) progressive.Check          { return Kubernetes{}.CPU(max) }
 
 // Warn returns c as a warning-only check: a failure is recorded and never rolls
-// back (the seed's "CPU > 80%").
+// back (the guide's "CPU > 80%").
 func Warn(c progressive.Check) progressive.Check {
 	c.Severity = progressive.SeverityWarn
 	return c
 }
 
-// The seed's rollback triggers.
+// The guide's rollback triggers.
 const (
 	SeedMaxErrorRate    = 1.0   // percent of requests answered with a 5xx
 	SeedMaxLatencyP95Ms = 500.0 // milliseconds
 	SeedMaxCPU          = 80.0  // percent of the CPU limit, a warning only
 )
 
-// Monitor returns the seed's monitor as checks: an error rate above 1% and a p95
+// Monitor returns the guide's monitor as checks: an error rate above 1% and a p95
 // latency above 500 ms roll back; CPU above 80% of the limit is a warning only.
 // requests is App{} or Istio{} (or nil for App{}); the checks keep the default
 // interval (1m), which callers may change on the returned values.

@@ -31,7 +31,7 @@ func benchRunner(b *testing.B, env *sim.Env, fc *testingclock.FakeClock, store r
 }
 
 // BenchmarkRunnerDecision measures one Reconcile that takes an analysis tick of the
-// seed's three checks and decides to keep going: load the state, measure, decide,
+// guide's three checks and decides to keep going: load the state, measure, decide,
 // save.
 func BenchmarkRunnerDecision(b *testing.B) {
 	ctx := context.Background()

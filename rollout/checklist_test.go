@@ -64,7 +64,7 @@ func TestAProductionRolloutWithoutItsChecklistDoesNotStart(t *testing.T) {
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
-	assert.NotContains(t, err.Error(), "metrics-defined:", "the seed checks answered at preflight")
+	assert.NotContains(t, err.Error(), "metrics-defined:", "the guide's checks answered at preflight")
 	// Nothing was stored and nothing moved.
 	states, err := w.store.List(context.Background())
 	require.NoError(t, err)

@@ -19,7 +19,7 @@ var (
 	flagRef = progressive.FlagRef{Project: "shop", Environment: "production", Key: "payment_gateway_v2"}
 )
 
-// seedChecks are the seed's rollback triggers: error rate > 1%, p95 > 500 ms, and
+// seedChecks are the guide's rollback triggers: error rate > 1%, p95 > 500 ms, and
 // CPU > 80% as a warning only.
 func seedChecks() []progressive.Check {
 	return []progressive.Check{
@@ -48,7 +48,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	fc := testingclock.NewFakeClock(t0)
 	env := sim.New(sim.Options{Clock: fc, Seed: 7})
-	// The seed's canary territory: over 1000 req/s, so a 10% canary sees enough
+	// The guide's canary territory: over 1000 req/s, so a 10% canary sees enough
 	// requests per minute for a 1% error threshold to be meaningful.
 	require.NoError(t, env.Metrics.SetProfile(service, sim.Profile{RequestRate: 1000}))
 	require.NoError(t, env.Workload.AddService(service, sim.ServiceSpec{Replicas: 10, Version: "v1.5.0", Image: "registry.example.com/payment-service:v1.5.0"}))

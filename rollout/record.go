@@ -20,7 +20,7 @@ const (
 	OutcomeAborted    Outcome = "aborted"
 )
 
-// RecordContext says why the rollout was done this way (the seed's Law 3: context).
+// RecordContext says why the rollout was done this way (the guide's Law 3: context).
 type RecordContext struct {
 	Service  string              `json:"service"`
 	Strategy string              `json:"strategy"`
@@ -64,7 +64,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Impact measures the rollout (the seed's Law 2: quantify).
+// Impact measures the rollout (the guide's Law 2: quantify).
 type Impact struct {
 	Outcome    Outcome   `json:"outcome"`
 	StartedAt  time.Time `json:"startedAt"`

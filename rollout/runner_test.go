@@ -27,7 +27,7 @@ func mustPlan(t *testing.T, s progressive.Strategy) progressive.Plan {
 	return p
 }
 
-// seedCanary is the seed's payment-service canary: 10% -> 50% -> 100%, 15 minutes
+// seedCanary is the guide's payment-service canary: 10% -> 50% -> 100%, 15 minutes
 // each, rolled back on error rate > 1% or p95 > 500 ms.
 func seedCanary(t *testing.T) progressive.Plan {
 	return mustPlan(t, strategy.Canary{Weights: []float64{10, 50, 100}, Soak: 15 * time.Minute, Checks: seedChecks(), Replicas: 2})

@@ -32,7 +32,7 @@ func encode(fs ...float64) []byte {
 
 // FuzzCanaryPlan: whatever the weights and durations, Canary.Plan never panics, and
 // returns either a plan that validates or a *progressive.ValidationError wrapping
-// ErrInvalid. go test runs the seed corpus; go test -fuzz FuzzCanaryPlan explores.
+// ErrInvalid. go test runs the guide corpus; go test -fuzz FuzzCanaryPlan explores.
 func FuzzCanaryPlan(f *testing.F) {
 	f.Add(encode(10, 50, 100), 0.0, 0.0, int64(15*time.Minute), 1, false, "")
 	f.Add(encode(), 10.0, 50.0, int64(time.Minute), 0, false, "gate")

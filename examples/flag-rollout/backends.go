@@ -19,7 +19,7 @@ import (
 	"github.com/launchdarkly/go-server-sdk/v7/ldcomponents"
 )
 
-// The two flags of the seed, in the environments staging and production.
+// The two flags of the guide, in the environments staging and production.
 const (
 	gatewayFlag = "payment_gateway_v2" // variations off, on
 	searchFlag  = "search_algorithm"   // variations classic, vector

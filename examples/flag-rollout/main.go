@@ -1,4 +1,4 @@
-// Command flag-rollout rehearses the seed's feature-flag rollouts against
+// Command flag-rollout rehearses the guide's feature-flag rollouts against
 // LaunchDarkly and Flagsmith, with no account and no network: each service is a
 // local fake (provider/launchdarkly/ldfake, provider/flagsmith/fsfake) whose
 // management API checks every request against the documented shape, while the

@@ -28,7 +28,7 @@ const sampleUsers = 10000
 
 var qaAccounts = []string{"qa-alice", "qa-bob"}
 
-// checks are the seed's rollback triggers: error rate above 1%, p95 latency above
+// checks are the guide's rollback triggers: error rate above 1%, p95 latency above
 // 500 ms, CPU above 80% as a warning only, measured every interval.
 func checks(interval time.Duration) []progressive.Check {
 	return []progressive.Check{

@@ -1,4 +1,4 @@
-// Command istio-ab runs an A/B test of api with Istio: the seed's
+// Command istio-ab runs an A/B test of api with Istio: the guide's
 // "x-version: green" header route, owned by the rollout for the duration of
 // the test instead of written by hand.
 //

@@ -1,8 +1,8 @@
-// Command istio-bluegreen runs the seed's blue-green release of api with
+// Command istio-bluegreen runs the guide's blue-green release of api with
 // Istio ("Strategy 2: Blue-Green with Istio"): the Deployments api-blue (10
 // pods of v1.5.0, label version=blue) and api-green (10 pods, version=green),
 // the Service api, and the user's own VirtualService api and DestinationRule
-// api with the subsets blue and green, as the seed writes them. The user's
+// api with the subsets blue and green, as the guide writes them. The user's
 // VirtualService keeps its two routes: requests with the header
 // x-version: green go to green (how the team tries green before the switch),
 // everything else takes the catch-all route to blue.
@@ -10,9 +10,9 @@
 // The istio router adopts these objects (istio.Options StableSubset "blue",
 // CanarySubset "green", SubsetLabel "version") and adds one route of its own,
 // progressive-api, ahead of the catch-all, without touching the user's. The
-// seed's scripts/switch-blue-green.sh becomes Switch: all traffic to "green" or
+// guide's scripts/switch-blue-green.sh becomes Switch: all traffic to "green" or
 // back to "blue" in one resourceVersion-checked write of that route, read back.
-// (The script patched /spec/http/0/route/{0,1}/weight, which in the seed's
+// (The script patched /spec/http/0/route/{0,1}/weight, which in the guide's
 // VirtualService is the header route with a single destination, so the patch
 // fails; and a patch by position overwrites whatever route is there now.)
 //
@@ -20,7 +20,7 @@
 // v2.0.0 on 10 pods; a smoke test validates it through the user's header
 // route; Switch sends all traffic to green; the checks (error rate at most 1%,
 // p95 latency at most 500 ms, from a small fixed metric source standing in for
-// Prometheus) monitor it for --monitor (the seed's 15 minutes); blue stays up
+// Prometheus) monitor it for --monitor (the guide's 15 minutes); blue stays up
 // for --decommission-delay for an instant switch-back; then api-blue takes
 // green's template, green is scaled away, and the router removes its route:
 // the user's VirtualService is exactly as it was, its catch-all sending
@@ -30,7 +30,7 @@
 // traffic: the monitor fails and Switch sends everything back to blue, still
 // running v1.5.0, in one write.
 //
-// The Service selects app=api only. The seed's also selects version=blue, but
+// The Service selects app=api only. The guide's also selects version=blue, but
 // an Istio subset only picks among the Service's endpoints, so green's subset
 // would have none and every switched request would fail.
 //
@@ -67,7 +67,7 @@ import (
 	"github.com/agentops/progressive/strategy"
 )
 
-// manifest is the seed's blue-green-deployment.yaml (the Service selecting
+// manifest is the guide's blue-green-deployment.yaml (the Service selecting
 // both colours, and the VirtualService also serving the in-mesh host api).
 const manifest = `
 apiVersion: apps/v1
@@ -248,7 +248,7 @@ func main() {
 	var f shared.Flags
 	f.Register(flag.CommandLine, "production")
 	failAfter := flag.Bool("fail-after-switch", false, "green's error rate jumps to 7% once it takes the traffic: switch back to blue")
-	monitor := flag.Duration("monitor", 15*time.Minute, "analysis time after the switch (the seed's 15 minutes)")
+	monitor := flag.Duration("monitor", 15*time.Minute, "analysis time after the switch (the guide's 15 minutes)")
 	decommission := flag.Duration("decommission-delay", 5*time.Minute, "how long blue stays up after a healthy monitor")
 	to := flag.String("switch", "", "only switch the traffic, like scripts/switch-blue-green.sh: blue or green")
 	flag.Parse()
@@ -286,7 +286,7 @@ func main() {
 	}
 }
 
-// setup creates the seed's objects that are missing and returns the
+// setup creates the guide's objects that are missing and returns the
 // VirtualService as it is then.
 func setup(ctx context.Context, cfg *rest.Config, ns string, out io.Writer) (*networkingv1.VirtualService, error) {
 	fmt.Fprintf(out, "== %s: blue-green with Istio ==\n", target(ns))

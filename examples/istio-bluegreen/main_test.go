@@ -65,7 +65,7 @@ func TestSwitch(t *testing.T) {
 	before, err := setup(ctx, e.Config(), ns, &out)
 	require.NoError(t, err)
 	require.Len(t, before.Spec.GetHttp(), 2)
-	assert.Equal(t, map[string]int32{"blue": 100, "green": 0}, istioshared.Evaluate(before, plain).Weights, "the seed's catch-all: 100/0")
+	assert.Equal(t, map[string]int32{"blue": 100, "green": 0}, istioshared.Evaluate(before, plain).Weights, "the guide's catch-all: 100/0")
 
 	cfg, writes := istioshared.CountWrites(e.Config())
 	r, err := istio.New(cfg, routerOptions)

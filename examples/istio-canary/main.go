@@ -1,4 +1,4 @@
-// Command istio-canary runs the seed's payment-service canary with Istio:
+// Command istio-canary runs the guide's payment-service canary with Istio:
 //
 //	Create canary deployment for payment-service:
 //	- Traffic split: 10% → 50% → 100%
@@ -13,7 +13,7 @@
 // Create) and owns the VirtualService's one HTTP route. The canary, v2.0.0,
 // comes up as a second Deployment of 10 pods (it carries all the traffic in the
 // last phase), then takes 10%, 50% and 100% of the requests, each for
-// --phase (the seed's 15 minutes by default), while three checks are measured
+// --phase (the guide's 15 minutes by default), while three checks are measured
 // on it: error rate at most 1%, p95 latency at most 500 ms and CPU at most 80%
 // (from a small fixed metric source standing in for Prometheus). The old
 // version keeps running through all three phases, so even at 100% a failed
@@ -61,7 +61,7 @@ import (
 	"github.com/agentops/progressive/strategy"
 )
 
-// manifest is payment-service before the rollout: the seed's Deployment (with
+// manifest is payment-service before the rollout: the guide's Deployment (with
 // the stable release and the role label the DestinationRule's stable subset
 // selects) and a Service selecting both versions' pods.
 const manifest = `
@@ -149,7 +149,7 @@ type result struct {
 func main() {
 	var f shared.Flags
 	f.Register(flag.CommandLine, "payments-demo")
-	phase := flag.Duration("phase", 15*time.Minute, "analysis time at each weight (the seed's 15 minutes)")
+	phase := flag.Duration("phase", 15*time.Minute, "analysis time at each weight (the guide's 15 minutes)")
 	bad := flag.String("bad", "", "make the canary break a rollback trigger: errors, latency or cpu")
 	badAt := flag.Float64("bad-at", 50, "the canary weight (10, 50 or 100) from which --bad shows")
 	flag.Parse()
@@ -247,14 +247,14 @@ func run(ctx context.Context, cfg *rest.Config, c config, out io.Writer) (result
 	if err != nil {
 		return res, err
 	}
-	// With Prometheus the queries would be the seed's, for example
+	// With Prometheus the queries would be the guide's, for example
 	// sum(rate(http_requests_total{app="payment-service",version="{{.Version}}",status=~"5.."}[1m]))
 	// / sum(rate(http_requests_total{app="payment-service",version="{{.Version}}"}[1m])) * 100.
 	interval := min(max(c.Phase/5, 100*time.Millisecond), time.Minute)
 	plan, err := strategy.Canary{
 		Weights: []float64{10, 50, 100},
 		// Soak at 100% too, while the old version still runs beside the canary:
-		// the seed's "15 minutes each" phase, with an instant rollback.
+		// the guide's "15 minutes each" phase, with an instant rollback.
 		FullSoak: true,
 		Soak:     c.Phase,
 		// The canary carries all the traffic in the last phase.

@@ -1,6 +1,6 @@
 // Package istioshared holds what the Istio examples (istio-canary,
 // istio-bluegreen, istio-ab) share on top of k8s-shared: the Istio CRDs for the
-// local control plane, applying the seed's manifests, a Workload on two
+// local control plane, applying the guide's manifests, a Workload on two
 // Deployments that the mesh tells apart by a pod label (and that leaves the
 // Service alone), a router wrapper that counts each traffic change's API writes
 // and reads the VirtualService back with Istio's typed client, and a small
@@ -227,7 +227,7 @@ func Apply(ctx context.Context, cfg *rest.Config, ns, manifest string) ([]Applie
 }
 
 // ShortWithTestenv gives the duration flags named in short that are not on the
-// command line their short value when f.Testenv is set: the seed's durations
+// command line their short value when f.Testenv is set: the guide's durations
 // (15 minutes a phase, an hour of A/B test) are for real clusters, a run on
 // the throwaway control plane is a demonstration. It says so on log.
 func ShortWithTestenv(fs *flag.FlagSet, f *shared.Flags, short map[string]time.Duration, log io.Writer) error {

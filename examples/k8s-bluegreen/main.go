@@ -1,4 +1,4 @@
-// Command k8s-bluegreen runs the seed's order-management blue-green release on
+// Command k8s-bluegreen runs the guide's order-management blue-green release on
 // Kubernetes with the native provider: blue is the running Deployment (10
 // replicas of v3.1.0). First a schema-migration Job runs and must complete (a
 // failed migration stops the rollout before green even exists); then green, a

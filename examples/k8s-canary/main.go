@@ -1,4 +1,4 @@
-// Command k8s-canary runs the seed's user-authentication-api canary on Kubernetes
+// Command k8s-canary runs the guide's user-authentication-api canary on Kubernetes
 // with the native provider (no service mesh): 20 stable replicas and a canary
 // Deployment of 2. The plan asks for 10% of the traffic; the Service selects both
 // Deployments' pods, so the canary gets what 2 of 22 pods get, 9.09%, and the

@@ -1,4 +1,4 @@
-// Command k8s-rolling runs the seed's content-api rolling update on Kubernetes with
+// Command k8s-rolling runs the guide's content-api rolling update on Kubernetes with
 // the native provider: 30 replicas of v2.0.0 move to v2.1.0 in place, 3 pods at a
 // time (maxSurge 3, maxUnavailable 0), pausing the Deployment between batches;
 // more than 5% of the pods failing readiness undoes the update, as kubectl rollout

@@ -1,6 +1,6 @@
 // Package k8sshared holds what the native Kubernetes examples (k8s-canary,
 // k8s-rolling, k8s-bluegreen) share: connecting to a cluster or starting the
-// test control plane (internal/testenv), creating the seed's Deployment and
+// test control plane (internal/testenv), creating the guide's Deployment and
 // Service, a small fixed MetricSource (Prometheus is not wired into these
 // examples), a router wrapper that measures each traffic change, and printing.
 package k8sshared
@@ -94,7 +94,7 @@ func TestenvOptions() testenv.Options { return testenv.Options{ExtraStages: []st
 func (f *Flags) Register(fs *flag.FlagSet, defaultNamespace string) {
 	fs.StringVar(&f.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to run against (default $KUBECONFIG)")
 	fs.BoolVar(&f.Testenv, "testenv", false, "start a throwaway control plane (internal/testenv: etcd, kube-apiserver, controller manager, scheduler and kwok on 127.0.0.1) and run against it; the first start builds the binaries (minutes), later starts take seconds")
-	fs.StringVar(&f.Namespace, "namespace", defaultNamespace, "namespace to create the seed objects and run in")
+	fs.StringVar(&f.Namespace, "namespace", defaultNamespace, "namespace to create the example objects and run in")
 }
 
 // Connect returns the rest.Config to use and a function that releases it (stops

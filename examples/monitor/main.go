@@ -1,4 +1,4 @@
-// Command monitor runs the seed's canary monitor against a real Prometheus: an
+// Command monitor runs the guide's canary monitor against a real Prometheus: an
 // error rate above 1% or a p95 latency above 500 ms rolls back, CPU above 80% of
 // the limit only warns, and missing data is never a pass.
 //
@@ -10,7 +10,7 @@
 //
 // It prints every measurement against its threshold (rollout/progress: a line
 // each, or a live status line on a terminal) and the decision record, and exits with status
-// 0 when every check passed by the end of -duration (default 15m, the seed's
+// 0 when every check passed by the end of -duration (default 15m, the guide's
 // "Monitor 15 min"), 1 when the analysis failed or could not conclude (the
 // rollout runner's rollback: recommend a rollback), and 2 on a configuration error
 // (a bad flag, a PromQL error found by the preflight, unreachable Prometheus).
@@ -142,7 +142,7 @@ const (
 	exitConfig   = 2
 )
 
-// seedChecks are the seed's monitor for the chosen metrics, with the flags' timing.
+// seedChecks are the guide's monitor for the chosen metrics, with the flags' timing.
 func seedChecks(cfg config) ([]progressive.Check, error) {
 	var requests metrics.Requests
 	switch cfg.mesh {
@@ -186,13 +186,13 @@ func source(cfg config, address string) (*prometheus.Source, error) {
 	return prometheus.New(opts)
 }
 
-// monitorPlan is the seed's monitor as a plan: one analysis step of the given
+// monitorPlan is the guide's monitor as a plan: one analysis step of the given
 // duration, which moves no traffic and so needs no router or workload.
 func monitorPlan(target progressive.Target, version string, checks []progressive.Check, d time.Duration) progressive.Plan {
 	return progressive.Plan{
 		Name:     fmt.Sprintf("monitor-%s-%s-%s", target.Namespace, target.Name, version),
 		Strategy: progressive.StrategyCanary, // it watches a deployed canary
-		Reason:   "watch the deployed canary for " + d.String() + " with the seed's rollback triggers; decide, change nothing",
+		Reason:   "watch the deployed canary for " + d.String() + " with the guide's rollback triggers; decide, change nothing",
 		Target:   target,
 		Release:  progressive.Release{Version: version},
 		Checks:   checks,

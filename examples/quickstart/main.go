@@ -43,7 +43,7 @@ func main() {
 
 var service = progressive.Target{Namespace: "production", Name: "payment-service"}
 
-// checks are the seed's rollback triggers: error rate above 1%, p95 latency above
+// checks are the guide's rollback triggers: error rate above 1%, p95 latency above
 // 500 ms, and CPU above 80% as a warning only.
 func checks() []progressive.Check {
 	return []progressive.Check{

@@ -54,7 +54,7 @@ func (c *cli) runCtx(ctx context.Context, args ...string) result {
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
-// seedDocuments are the seed's scenario documents: examples/documents when
+// seedDocuments are the guide's scenario documents: examples/documents when
 // they are there, completed by this package's testdata for the scenarios
 // not written yet.
 func seedDocuments(t *testing.T) map[string]string {
@@ -75,7 +75,7 @@ func seedDocuments(t *testing.T) map[string]string {
 		}
 	}
 	for _, want := range []string{"payment-service", "order-management", "payment_gateway_v2", "content-api"} {
-		require.Contains(t, docs, want, "a document for the seed's %s scenario", want)
+		require.Contains(t, docs, want, "a document for the guide's %s scenario", want)
 	}
 	return docs
 }
@@ -215,7 +215,7 @@ func TestDryRunAgainstTheSimulator(t *testing.T) {
 }
 
 // scenarioFaults is the regression each scenario is rehearsed with: the
-// rolling update of the seed has no checks, so its pods failing readiness
+// rolling update of the guide has no checks, so its pods failing readiness
 // is what rolls it back.
 var scenarioFaults = map[string]string{
 	"payment-service":    "errors",
@@ -224,7 +224,7 @@ var scenarioFaults = map[string]string{
 	"content-api":        "readiness",
 }
 
-// TestSeedScenariosRunInTheSimulator runs each of the seed's documents
+// TestSeedScenariosRunInTheSimulator runs each of the guide's documents
 // through --sim twice, healthy (promoted, exit 0) and with the new version
 // failing 5% of its requests (rolled back, exit 3), then reads the store
 // back with status, history, record and stats.
@@ -366,7 +366,7 @@ func waitStep(t *testing.T, state, id string, index int) rollout.State {
 	return st
 }
 
-// TestCommandsFromAnotherTerminal: while `run` drives the seed's canary, a
+// TestCommandsFromAnotherTerminal: while `run` drives the guide's canary, a
 // person promotes the 10% analysis early and then aborts; the run carries
 // out both and exits 3.
 func TestCommandsFromAnotherTerminal(t *testing.T) {
@@ -512,7 +512,7 @@ func TestSimFaultsOfEveryKind(t *testing.T) {
 		t.Run(fault, func(t *testing.T) {
 			c := newCLI(t)
 			r := c.run("run", "--sim", "--state-dir", t.TempDir(), "--sim-fault", fault, docs["payment-service"])
-			assert.Equal(t, want, r.code, "cpu is a warning only in the seed's canary")
+			assert.Equal(t, want, r.code, "cpu is a warning only in the guide's canary")
 		})
 	}
 	// The backend going away once the canary has 50%: the analysis is
@@ -524,7 +524,7 @@ func TestSimFaultsOfEveryKind(t *testing.T) {
 }
 
 func TestSimHooksNeverLeaveTheProcess(t *testing.T) {
-	// The seed's canary posts to Slack on rollback; in a rehearsal the hook is
+	// The guide's canary posts to Slack on rollback; in a rehearsal the hook is
 	// a no-op Go hook and the URL is never read.
 	plan := progressive.Plan{Hooks: []progressive.HookSpec{{Name: "slack", Phase: progressive.HookOnRollback, URL: "https://hooks.slack.example/x"}},
 		Target: progressive.Target{Namespace: "a", Name: "b"}}

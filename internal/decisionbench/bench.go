@@ -98,7 +98,7 @@ func (c Config) runsOf(sc Scenario) int {
 type SeedCount struct {
 	Seed                             uint64
 	Runs, RolledBack, Promoted, Held int
-	// Detect holds the rollback times of this seed's runs, ascending.
+	// Detect holds the rollback times of this guide's runs, ascending.
 	Detect []time.Duration
 }
 

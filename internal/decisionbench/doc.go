@@ -14,7 +14,7 @@
 // A service receives RequestRate requests per second (10, 100 and 1,000 by
 // default), split between stable and canary by the canary's weight, with a
 // healthy error rate of 0.1%, 0.5% or 2%. Each minute of each version is drawn
-// from a PCG generator keyed by the seed, the request rate, the run, the
+// from a PCG generator keyed by the guide, the request rate, the run, the
 // minute, the version and the weight (so every rule that has the canary at the
 // same weight in the same minute sees the same numbers, and the scenarios and
 // error rates of a run share their noise):
@@ -37,8 +37,8 @@
 // without requests, which the engine's NoData policy treats like an empty
 // result).
 //
-// The rollout is the seed's: 10% for 15 minutes, 50% for 15 minutes, then
-// promotion. The thresholds are the seed's error rate > 1% and p95 > 500 ms,
+// The rollout is the guide's: 10% for 15 minutes, 50% for 15 minutes, then
+// promotion. The thresholds are the guide's error rate > 1% and p95 > 500 ms,
 // with the error threshold scaled to twice the healthy error rate (Plan.For: 1%
 // at 0.5%, 0.2% at 0.1%, 4% at 2%): a team sets its threshold above its
 // service's normal errors. A regressed canary is regressed from its first

@@ -27,7 +27,7 @@ func kinds(ds []Decision, skipMeasure bool) []kw {
 	return out
 }
 
-// flaggerChecks are the benchmark's Flagger checks at the seed's thresholds.
+// flaggerChecks are the benchmark's Flagger checks at the guide's thresholds.
 func flaggerChecks() []FlaggerMetric {
 	return []FlaggerMetric{{Name: "request-success-rate", Min: Float(99)}, {Name: "latency-p95", Max: Float(500)}}
 }
@@ -129,7 +129,7 @@ func TestFlaggerDefaults(t *testing.T) {
 	assert.Equal(t, []kw{{0, KindStart, 0}}, kinds(got, false))
 }
 
-// argoChecks are the benchmark's Argo metrics at the seed's thresholds.
+// argoChecks are the benchmark's Argo metrics at the guide's thresholds.
 func argoChecks(interval time.Duration, failureLimit int) []ArgoMetric {
 	return []ArgoMetric{
 		{Name: "error-rate", Interval: interval, FailureLimit: failureLimit, SuccessCondition: &Condition{"<=", 1}},

@@ -14,29 +14,29 @@ import (
 )
 
 // Plan is the rollout every rule drives: the canary takes Weights[i] percent of the
-// requests for Phase each, then is promoted. The seed's: 10% -> 50% -> 100%, 15
-// minutes each. Thresholds are the seed's rollback triggers. Flagger cannot hold
+// requests for Phase each, then is promoted. The guide's: 10% -> 50% -> 100%, 15
+// minutes each. Thresholds are the guide's rollback triggers. Flagger cannot hold
 // a weight (it advances on every passing analysis), so it takes the weights and
 // thresholds but not the phases.
 type Plan struct {
 	Weights []float64
 	Phase   time.Duration
 	// MaxErrorRate (percent) and MaxLatencyP95 (ms) are the absolute
-	// thresholds every threshold rule gets: the seed's error rate > 1% and p95
+	// thresholds every threshold rule gets: the guide's error rate > 1% and p95
 	// > 500 ms.
 	MaxErrorRate  float64
 	MaxLatencyP95 float64
 	// ErrorThresholdFactor, when positive, sets MaxErrorRate to this multiple
 	// of the healthy error rate (see For): a team sets its threshold above
-	// its service's normal errors, and the seed's 1% is twice its 0.5%.
+	// its service's normal errors, and the guide's 1% is twice its 0.5%.
 	ErrorThresholdFactor float64
 	// Limit ends a run that has neither promoted nor rolled back (a paused or
 	// stuck analysis): it counts as held.
 	Limit time.Duration
 }
 
-// SeedPlan is the seed's plan: thresholds twice the healthy error rate (1% at
-// the seed's 0.5%) and 500 ms.
+// SeedPlan is the guide's plan: thresholds twice the healthy error rate (1% at
+// the guide's 0.5%) and 500 ms.
 func SeedPlan() Plan {
 	return Plan{Weights: []float64{10, 50}, Phase: 15 * time.Minute, MaxErrorRate: 1, MaxLatencyP95: 500,
 		ErrorThresholdFactor: 2, Limit: 2 * time.Hour}
@@ -461,7 +461,7 @@ func (s Statistical) run(w *world, p Plan) Outcome {
 //
 //   - error-rate: the sequential test (SPRTJudge) every minute, watching for a 2x
 //     and for a 5x error rate (the 5x test catches a strong regression sooner),
-//     alpha 0.004 per analysis so that the two analyses of the seed's plan stay
+//     alpha 0.004 per analysis so that the two analyses of the guide's plan stay
 //     under 0.8% false rollbacks together (Ville's inequality and a union bound),
 //     leaving the rest of the 1% budget to latency; the test of the 50% phase also
 //     weighs the 15 minutes at 10% (lookback), so a 2x regression too weak to

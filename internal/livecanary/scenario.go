@@ -48,7 +48,7 @@ type Scenario struct {
 	Regression promtest.Behavior
 }
 
-// Canary is a scenario prepared on the stack: the seed objects in their
+// Canary is a scenario prepared on the stack: the guide objects in their
 // namespace, the App's service following the VirtualService, the series in
 // Prometheus and the rollout started (preflight done), ready to be driven.
 type Canary struct {

@@ -14,7 +14,7 @@ import (
 
 // The router on a fake Istio clientset: it creates the DestinationRule and
 // VirtualService of checkout (Options.Create), moves 10% to the canary subset,
-// then sends the seed's A/B segment (x-version: green) to the canary ahead of
+// then sends the guide's A/B segment (x-version: green) to the canary ahead of
 // the weights. Against a cluster, use istio.New with its rest.Config.
 func ExampleRouter_SetRoutes() {
 	cs := fake.NewSimpleClientset()

@@ -82,7 +82,7 @@ const (
 	testWindow       = "10s"
 )
 
-// seedChecks are the seed's monitor with the test's timing.
+// seedChecks are the guide's monitor with the test's timing.
 func seedChecks() []progressive.Check {
 	checks := metrics.Monitor(metrics.App{Window: testWindow}, metrics.Kubernetes{Window: testWindow})
 	for i := range checks {
@@ -306,7 +306,7 @@ func TestRunnerAgainstPrometheus(t *testing.T) {
 }
 
 // BenchmarkQuery measures one instant query against the real Prometheus: the
-// seed's error-rate check for a canary, rendered once.
+// guide's error-rate check for a canary, rendered once.
 func BenchmarkQuery(b *testing.B) {
 	app, prom := liveEnv(b)
 	benchOnce.Do(func() {

@@ -65,17 +65,17 @@
 // thresholds...), each typed, required or with a default. Render sets the
 // values on the nodes of the template's YAML tree, never into its text, so a
 // value cannot add a field or a document; missing, unknown and ill-typed
-// parameters are all reported at once. Pattern returns the seed's shared
+// parameters are all reported at once. Pattern returns the guide's shared
 // patterns, shipped in the package: staged-conservative, fast,
 // blue-green-manual-approval and flag-gradual, the same plans as package
 // strategy's StagedConservative, Fast, BlueGreenManualApproval and FlagGradual.
 //
-// FromRecord goes the other way (the seed's "share patterns"): a promoted
+// FromRecord goes the other way (the guide's "share patterns"): a promoted
 // rollout's decision record and plan become a template for other services,
 // its thresholds parameters whose defaults are the values that held. A
 // rolled-back rollout is refused.
 //
-// The seed's scenarios are in examples/documents: the payment-service canary,
+// The guide's scenarios are in examples/documents: the payment-service canary,
 // the order-management blue-green, the payment_gateway_v2 flag rollout and the
 // content-api rolling update; a test runs each to its end on the simulator.
 package document

@@ -14,7 +14,7 @@ import (
 )
 
 // FromRecord exports a promoted rollout as a template other services can
-// reuse (the seed's Law 5: share patterns): its strategy and checks as they
+// reuse (the guide's Law 5: share patterns): its strategy and checks as they
 // ran, with the service, namespace, version and image as parameters, each
 // threshold a parameter whose default is the value that held, described with
 // what was measured against it, and each webhook URL read from an environment

@@ -52,7 +52,7 @@ func (s *webhookSink) resolver() document.Resolver {
 }
 
 // TestSeedScenarios: each document of examples/documents decodes, validates,
-// and runs to its end on the simulator, driven by a fake clock: the seed's
+// and runs to its end on the simulator, driven by a fake clock: the guide's
 // payment-service canary, order-management blue-green, payment_gateway_v2
 // flag rollout and content-api rolling update.
 func TestSeedScenarios(t *testing.T) {

@@ -496,7 +496,7 @@ func quoteJSON(s string) []byte {
 //go:embed patterns/*.yaml
 var patternFS embed.FS
 
-// Patterns lists the names of the shipped templates: the seed's common
+// Patterns lists the names of the shipped templates: the guide's common
 // patterns (staged-conservative, fast, blue-green-manual-approval,
 // flag-gradual), as package strategy builds them.
 func Patterns() []string {

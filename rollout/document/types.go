@@ -204,7 +204,7 @@ type Flag struct {
 	// Soak is the analysis time at each share. Default 24h.
 	Soak Duration `json:"soak,omitempty"`
 	// Targets are user keys that get Variation first, before the first share
-	// (the seed's beta testers).
+	// (the guide's beta testers).
 	Targets []string `json:"targets,omitempty"`
 	// Segments are the flag store's segments whose members get Variation first.
 	Segments []string `json:"segments,omitempty"`
