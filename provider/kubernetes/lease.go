@@ -11,11 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/rollout"
@@ -198,7 +200,11 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 	// fn: it ends when fn has returned, when the lease is lost, or when ctx
 	// ends before fn started. Once fn runs, ctx's end cancels fn's context
 	// instead, and the lease is released after fn returned.
-	leCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// client-go's elector logs through the context's klog logger; without one
+	// its lease lines went to stderr beside the program's own logs. They go to
+	// the provider's logger, at debug level.
+	elector := logr.FromSlogHandler(debugHandler{l.p.opts.Logger.Handler()})
+	leCtx, cancel := context.WithCancel(klog.NewContext(context.WithoutCancel(ctx), elector))
 	defer cancel()
 	var (
 		mu      sync.Mutex
@@ -526,4 +532,26 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// debugHandler hands every record to its Handler at debug level: the
+// elector's lines are diagnostics, and it reports a normal release (its
+// context ending) as an error that is not the program's.
+type debugHandler struct{ slog.Handler }
+
+func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d debugHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return debugHandler{d.Handler.WithAttrs(as)}
+}
+
+func (d debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{d.Handler.WithGroup(name)}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -502,4 +503,45 @@ func TestLeaseClaimRace(t *testing.T) {
 	assert.Equal(t, 1, won)
 	assert.Equal(t, 1, refused)
 	assert.Equal(t, int32(1), *leaseSpec(t, cs, ns, "race").LeaseTransitions)
+}
+
+// The elector's own lines ("Attempting to acquire leader lease",
+// "Successfully acquired lease") go to the provider's slog logger at debug
+// level, not to klog's stderr, and a normal release is no error there.
+func TestLeaseLogsThroughTheProvidersLogger(t *testing.T) {
+	e := env.Require(t)
+	ns := e.NewNamespace(t)
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		var buf syncBuffer
+		opts := fastOptions()
+		opts.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))
+		p := newProvider(t, e.Config(), opts)
+		lease, err := p.Lease(target(ns, "payments"), namedLease("runner-one", "logs-"+strings.ToLower(level.String()), false))
+		require.NoError(t, err)
+		require.NoError(t, lease.Run(context.Background(), func(context.Context) error { return nil }))
+		if level == slog.LevelDebug {
+			assert.Contains(t, buf.String(), `level=DEBUG msg="Successfully acquired lease"`)
+		} else {
+			assert.NotContains(t, buf.String(), "acquired lease", "debug lines stay out of an info logger")
+		}
+		assert.NotContains(t, buf.String(), "level=ERROR")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the elector's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
