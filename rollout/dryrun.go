@@ -67,7 +67,15 @@ type DryRunReport struct {
 }
 
 // OK reports whether every query answered and every rehearsed write was accepted.
+//
+// A report in which not one query answered a value is not OK either: before
+// the rollout the stable side serves all traffic, so a plan whose every query,
+// stable side included, answers no data measures nothing that exists, and its
+// rollout could only end inconclusive.
 func (d DryRunReport) OK() bool {
+	if len(d.Queries) > 0 && !slices.ContainsFunc(d.Queries, func(q QueryAnswer) bool { return q.Status == progressive.StatusValue }) {
+		return false
+	}
 	for _, q := range d.Queries {
 		if q.Error != "" {
 			return false
@@ -100,6 +108,7 @@ func (r *Runner) DryRun(ctx context.Context, plan progressive.Plan) (DryRunRepor
 		}
 	}
 	report.Warnings = Lint(plan)
+	report.Warnings = append(report.Warnings, stableNoData(report.Queries)...)
 	report.Warnings = append(report.Warnings, r.restartWarnings(ctx, plan)...)
 	report.MeasuredRequestsPerSecond = r.measureTraffic(ctx, plan, v, now)
 	if rps := report.MeasuredRequestsPerSecond; rps > 0 {
@@ -281,4 +290,19 @@ func (r *Runner) rehearse(ctx context.Context, plan progressive.Plan, i int, s p
 		reh.Error = err.Error()
 	}
 	return reh
+}
+
+// stableNoData warns about every check whose stable side answered no value:
+// the stable side carries the traffic now, so its query or labels likely match
+// nothing, and the check will be inconclusive once the canary is judged.
+func stableNoData(answers []QueryAnswer) []progressive.Warning {
+	var out []progressive.Warning
+	for _, q := range answers {
+		if q.Role != progressive.Stable || q.Error != "" || q.Status == progressive.StatusValue {
+			continue
+		}
+		out = append(out, progressive.Warning{Field: "checks[" + q.Check + "].query",
+			Message: fmt.Sprintf("the stable side, which serves all traffic now, answers %s to %q: the query or its labels may match nothing", q.Status, q.Query)})
+	}
+	return out
 }

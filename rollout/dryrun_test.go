@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,4 +90,32 @@ func TestDryRunValidatesBeforeAnyRehearsal(t *testing.T) {
 	require.ErrorIs(t, err, progressive.ErrInvalid)
 	assert.Contains(t, err.Error(), "steps[1].setRoutes.routes.matches[0].kind")
 	assert.Empty(t, router.checked, "validation stops the dry run before any write is rehearsed")
+}
+
+// silentMetrics answers no data to every query: a query whose labels match
+// nothing.
+type silentMetrics struct{}
+
+func (silentMetrics) Name() string { return "silent" }
+func (silentMetrics) Query(context.Context, progressive.Query) (progressive.Result, error) {
+	return progressive.Result{Status: progressive.StatusNoData}, nil
+}
+
+func TestADryRunWhoseQueriesAllAnswerNoDataIsNotOK(t *testing.T) {
+	w := newWorld(t)
+	r, err := rollout.New(rollout.Options{
+		Providers: rollout.Providers{Routers: []progressive.TrafficRouter{w.env.Router}, Metrics: []progressive.MetricSource{silentMetrics{}}, Workloads: []progressive.Workload{w.env.Workload}},
+		Clock:     w.clock,
+	})
+	require.NoError(t, err)
+	report, err := r.DryRun(context.Background(), seedCanary(t))
+	require.NoError(t, err)
+	assert.False(t, report.OK(), "nothing measured is not a rehearsal that passed")
+	var stable []string
+	for _, w := range report.Warnings {
+		if strings.Contains(w.Message, "the stable side, which serves all traffic now, answers no-data") {
+			stable = append(stable, w.Field)
+		}
+	}
+	assert.Equal(t, []string{"checks[error-rate].query", "checks[latency-p95].query", "checks[cpu].query"}, stable)
 }
