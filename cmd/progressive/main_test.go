@@ -27,6 +27,7 @@ import (
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/metrics"
 	"github.com/agentops/progressive/provider/istio"
+	k8s "github.com/agentops/progressive/provider/kubernetes"
 	"github.com/agentops/progressive/rollout"
 	"github.com/agentops/progressive/testkit/controlplane"
 	"github.com/agentops/progressive/testkit/promtest"
@@ -125,7 +126,10 @@ func seed(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name s
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels)},
+				// The stable pods say which version they run, as the series
+				// the test app exports for them do (promtest.StableVersion):
+				// the stable side's queries ask for that version.
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name, k8s.VersionLabel: promtest.StableVersion}},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
 					Name: "app", Image: "registry.example/" + name + ":v1",
 					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
@@ -221,7 +225,9 @@ func TestAgainstTheControlPlaneWithIstioAndPrometheus(t *testing.T) {
 	defer app.Close()
 	svc := app.Service(promtest.ServiceSpec{Namespace: ns, Name: target.Name, CanaryVersion: "v2", CanaryShare: followWeights(ctx, reads, target)})
 	prom := promtest.Start(t, promtest.Options{Targets: []string{app.Addr()}, ScrapeInterval: 500 * time.Millisecond})
-	require.NoError(t, prom.WaitFor(ctx, `http_requests_total{service="checkout"}`, 30*time.Second))
+	// The dry run asks rate(...[2s]) of the stable side: wait until that has
+	// two scrapes to work with, as a live service's series would.
+	require.NoError(t, prom.WaitFor(ctx, `sum(rate(http_requests_total{service="checkout",version="stable"}[2s])) > 0`, 30*time.Second))
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
