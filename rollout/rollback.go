@@ -181,7 +181,7 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 		// After a promotion stable already runs the release: scaling the canary
 		// away still holds, but the old release is gone and only a new rollout (or
 		// a Roller's Undo) brings it back; the decision record says so.
-		if !st.Applied.Deployed {
+		if !st.Applied.Deployed && !deployAttempted(st) {
 			return nil
 		}
 		if st.Applied.Promoted {
@@ -379,4 +379,20 @@ func checkSummaries(obs []analysis.Measurement) []string {
 		out = append(out, s+".")
 	}
 	return out
+}
+
+// deployAttempted reports whether the rollout reached a deploy step: a deploy
+// that failed after its write reached the cluster (its wait for pods, say) left
+// a canary that Applied.Deployed does not know about, and scaling away a canary
+// that is not there changes nothing.
+func deployAttempted(st *State) bool {
+	for i, s := range st.Plan.Steps {
+		if i > st.Step.Index {
+			break
+		}
+		if s.Deploy != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -31,6 +31,11 @@ const (
 	// PreviousStrategyAnnotation keeps, on a Deployment being rolled in place, its
 	// strategy before the first RollTo (JSON), which Undo restores.
 	PreviousStrategyAnnotation = "progressive.agentops.io/previous-strategy"
+	// UndoneToAnnotation on a Deployment is the revision its last Undo copied
+	// back. The controller renumbers that revision as the newest, so an Undo
+	// repeated after a lost answer or an unsaved state would find it gone; the
+	// annotation makes the repeat a no-op. RollTo removes it.
+	UndoneToAnnotation = "progressive.agentops.io/undone-to-revision"
 	// ManagedByLabel (app.kubernetes.io/managed-by=progressive) marks objects the
 	// provider created: the canary Deployment, state ConfigMaps and Jobs.
 	ManagedByLabel = "app.kubernetes.io/managed-by"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -76,6 +77,7 @@ func (w *Workload) RollTo(ctx context.Context, t progressive.Target, release pro
 				d.Annotations[PreviousStrategyAnnotation] = string(prev)
 			}
 			d.Spec.Template = *tpl
+			delete(d.Annotations, UndoneToAnnotation)
 		}
 		d.Spec.Strategy = strategy
 		d.Spec.Paused = false
@@ -190,6 +192,10 @@ func (w *Workload) Undo(ctx context.Context, t progressive.Target, revision int6
 			to = &owned[i]
 		}
 	}
+	if to == nil && revision > 0 && d.Annotations[UndoneToAnnotation] == strconv.FormatInt(revision, 10) {
+		// Undone already; the revision is the newest now, under another number.
+		return nil
+	}
 	if to == nil {
 		known := make([]string, 0, len(owned))
 		for _, r := range revisions(owned) {
@@ -211,6 +217,10 @@ func (w *Workload) Undo(ctx context.Context, t progressive.Target, revision int6
 		}
 		d.Spec.Template = *tpl
 		d.Spec.Paused = false
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations[UndoneToAnnotation] = strconv.FormatInt(toRev, 10)
 		if hasPrev {
 			var s appsv1.DeploymentStrategy
 			if json.Unmarshal([]byte(prev), &s) == nil && s.Type != "" {

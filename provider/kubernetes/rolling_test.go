@@ -67,6 +67,12 @@ func TestRollToAndUndo(t *testing.T) {
 	st, err = w.RollStatus(ctx, tg)
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), st.Revision)
+	// The rollback that asked for revision 1 may ask again (its answer lost,
+	// its state not saved): revision 1 is revision 3 now, and nothing changes.
+	require.NoError(t, w.Undo(ctx, tg, 1), "a repeated undo")
+	st, err = w.RollStatus(ctx, tg)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), st.Revision)
 
 	// --to-revision 2: v2 again; an unknown revision is not found.
 	require.NoError(t, w.Undo(ctx, tg, 2))
