@@ -564,8 +564,10 @@ func checkCluster(t *testing.T, e *testenv.Env, clean *k8s.Provider, s scenario,
 		case apierrors.IsNotFound(err) && !st.Applied.Deployed:
 		case err != nil:
 			t.Errorf("canary Deployment: %v (state: deployed %t)", err, st.Applied.Deployed)
-		case c.Spec.Replicas == nil || *c.Spec.Replicas != 0:
-			t.Errorf("canary Deployment left with %v replicas after %s", c.Spec.Replicas, st.Phase)
+		case c.Spec.Replicas == nil:
+			t.Errorf("canary Deployment left with the default replicas after %s", st.Phase)
+		case *c.Spec.Replicas != 0:
+			t.Errorf("canary Deployment left with %d replicas after %s", *c.Spec.Replicas, st.Phase)
 		}
 	}
 	if st.Phase == rollout.PhaseRolledBack && st.Rollback != nil {
