@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -192,6 +193,10 @@ func (x *exec) rollbackAction(ctx context.Context, action string) error {
 			return err
 		}
 		if err := w.RollbackCanary(ctx, t); err != nil {
+			if !st.Applied.Deployed && errors.Is(err, progressive.ErrNotFound) {
+				// The deploy never completed and left nothing to scale away.
+				return nil
+			}
 			return fmt.Errorf("scale the canary to 0: %w", err)
 		}
 		if x.st.Record.Impact.RecoveredAt.IsZero() {

@@ -27,6 +27,7 @@ func claimRunner(t *testing.T, p *k8s.Provider, ns string) *rollout.Runner {
 	env := sim.New(sim.Options{Seed: 1})
 	tg := target(ns, "checkout")
 	require.NoError(t, env.Metrics.SetProfile(tg, sim.Profile{RequestRate: 100}))
+	require.NoError(t, env.Workload.AddService(tg, sim.ServiceSpec{Replicas: 4, Version: "v1"}))
 	r, err := rollout.New(rollout.Options{
 		Providers: rollout.Providers{
 			Routers: []progressive.TrafficRouter{env.Router}, Metrics: []progressive.MetricSource{env.Metrics},
