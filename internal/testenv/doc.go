@@ -10,5 +10,5 @@
 //
 // CI prebuilds the binaries with
 //
-//	go run ./internal/testenv/cmd/build-testenv
+//	go run ./testkit/cmd/build-controlplane
 package testenv

@@ -45,7 +45,7 @@
 //
 // To build ahead of the tests, for example in CI:
 //
-//	go run ./internal/testenv/cmd/build-testenv                         # in this repository
+//	go run ./testkit/cmd/build-controlplane                                # in this repository
 //	go run github.com/agentops/progressive/testkit/cmd/build-controlplane # in any module that requires it
 //
 // To use binaries built elsewhere, point $PROGRESSIVE_TESTENV_BIN

@@ -26,7 +26,7 @@ import (
 // binaries come from $PROGRESSIVE_TESTENV_BIN or $PROGRESSIVE_TESTENV_CACHE
 // when set, else from this checkout's cache directory, passed as
 // $PROGRESSIVE_TESTENV_CACHE: the variable that failed from another module
-// before (CI prebuilds it with go run ./internal/testenv/cmd/build-testenv).
+// before (CI prebuilds it with go run ./testkit/cmd/build-controlplane).
 //
 // As everywhere in the kit, a control plane or Prometheus that cannot start
 // skips the inner tests outside CI (and this test with them), and fails them
