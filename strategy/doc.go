@@ -49,6 +49,13 @@
 // known names and Lookup rejects an unknown one with an error listing them. Nothing
 // falls back silently to a default strategy.
 //
+// # JSON
+//
+// The strategies marshal their durations as Go duration strings ("15m",
+// "1h30m") rather than nanoseconds, and decode both those strings and the
+// nanosecond integers earlier versions wrote, so stored files keep loading. A
+// bad duration is an error wrapping progressive.ErrInvalid that names the field.
+//
 // # Patterns
 //
 // The design document's common patterns are ready-made, with the caller's checks:
