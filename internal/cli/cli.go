@@ -238,6 +238,8 @@ type flags struct {
 	output   string
 	sim      bool
 	outputs  []string
+	// sets are the --set overrides of the commands that read documents.
+	sets *overrides
 }
 
 // newFlags makes a command's flag set. usage is the argument synopsis and

@@ -329,9 +329,9 @@ func startStored(t *testing.T, dir, doc string) string {
 	a := &App{Getenv: func(k string) string { return c.env[k] }}
 	a.defaults()
 	ctx := context.Background()
-	d, err := readDocument(doc)
+	src, err := readDocument(doc, nil)
 	require.NoError(t, err)
-	plan, err := a.plan(ctx, doc, d, true)
+	plan, err := a.plan(ctx, src, true)
 	require.NoError(t, err)
 	w, err := a.newSimWorld(ctx, &plan, &simFlags{seed: 1})
 	require.NoError(t, err)

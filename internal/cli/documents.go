@@ -14,8 +14,19 @@ import (
 	"github.com/agentops/progressive/rollout/document"
 )
 
-// readDocument reads and strictly decodes one rollout document.
-func readDocument(path string) (*document.Rollout, error) {
+// source is a decoded rollout document and where it came from.
+type source struct {
+	path string
+	doc  *document.Rollout
+	// over is set when --set changed the text: it maps problems back to the
+	// file's lines.
+	over *overridden
+}
+
+// readDocument reads one rollout document, applies the --set overrides to
+// its text and decodes the result strictly, so that an override of a field
+// the schema does not have is an unknown field like a typo in the file.
+func readDocument(path string, sets *overrides) (*source, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, invalidf("document %s: %v", path, errors.Unwrap(err))
@@ -25,11 +36,19 @@ func readDocument(path string) (*document.Rollout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("document %s: %w", path, err)
 	}
-	doc, err := document.Decode(b)
-	if err != nil {
-		return nil, withCode(ExitInvalid, fmt.Errorf("%s: %w", path, err))
+	src := &source{path: path}
+	if sets != nil && len(sets.list) > 0 && len(b) <= document.MaxDocumentSize {
+		if src.over, err = applyOverrides(b, sets.list); err != nil {
+			return nil, err
+		}
+		if src.over != nil {
+			b = src.over.text
+		}
 	}
-	return doc, nil
+	if src.doc, err = document.Decode(b); err != nil {
+		return nil, withCode(ExitInvalid, fmt.Errorf("%s: %w", path, src.over.fix(err)))
+	}
+	return src, nil
 }
 
 // placeholderResolver stands in for secrets where a plan is built only to be
@@ -56,14 +75,14 @@ var placeholderResolver = document.ResolverFunc(func(_ context.Context, ref docu
 })
 
 // plan builds the plan of a document: real secrets unless placeholder.
-func (a *App) plan(ctx context.Context, path string, doc *document.Rollout, placeholder bool) (progressive.Plan, error) {
-	var res document.Resolver = resolver{getenv: a.Getenv, base: filepath.Dir(path)}
+func (a *App) plan(ctx context.Context, src *source, placeholder bool) (progressive.Plan, error) {
+	var res document.Resolver = resolver{getenv: a.Getenv, base: filepath.Dir(src.path)}
 	if placeholder {
 		res = placeholderResolver
 	}
-	plan, err := doc.Plan(ctx, document.WithResolver(res))
+	plan, err := src.doc.Plan(ctx, document.WithResolver(res))
 	if err != nil {
-		return plan, withCode(ExitInvalid, fmt.Errorf("%s: %w", path, err))
+		return plan, withCode(ExitInvalid, fmt.Errorf("%s: %w", src.path, src.over.fix(err)))
 	}
 	return plan, nil
 }
@@ -79,7 +98,7 @@ type fileResult struct {
 
 func cmdValidate(ctx context.Context, a *App, args []string) error {
 	f := a.newFlags("validate", "FILE...", "Checks rollout documents without contacting anything: every problem of every file\nis printed with its line, column and field. Secrets (urlFrom) are not read.")
-	f.withOutput("text", "json", "yaml")
+	f.withOutput("text", "json", "yaml").withSet()
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -91,13 +110,13 @@ func cmdValidate(ctx context.Context, a *App, args []string) error {
 	invalid := 0
 	for _, p := range pos {
 		r := fileResult{File: p, Valid: true}
-		doc, err := readDocument(p)
+		src, err := readDocument(p, f.sets)
 		if err == nil {
-			err = doc.Validate()
+			err = src.over.fix(src.doc.Validate())
 		}
 		if err == nil {
 			// Lint's warnings need a plan; placeholders stand in for secrets.
-			if plan, perr := doc.Plan(ctx, document.WithResolver(placeholderResolver)); perr == nil {
+			if plan, perr := src.doc.Plan(ctx, document.WithResolver(placeholderResolver)); perr == nil {
 				r.Warnings = rollout.Lint(plan)
 			}
 		}
@@ -151,7 +170,7 @@ func (q quietError) Error() string { return string(q) }
 
 func cmdExplain(ctx context.Context, a *App, args []string) error {
 	f := a.newFlags("explain", "FILE", "Prints the plan a document describes, step by step, with the checks and what rolls\nback, as a person approves it. -o json|yaml prints the plan itself.")
-	f.withOutput("text", "json", "yaml")
+	f.withOutput("text", "json", "yaml").withSet()
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -159,11 +178,11 @@ func cmdExplain(ctx context.Context, a *App, args []string) error {
 	if err := exactly(pos, 1, "one document (FILE)"); err != nil {
 		return err
 	}
-	doc, err := readDocument(pos[0])
+	src, err := readDocument(pos[0], f.sets)
 	if err != nil {
 		return err
 	}
-	plan, err := a.plan(ctx, pos[0], doc, true)
+	plan, err := a.plan(ctx, src, true)
 	if err != nil {
 		return err
 	}
@@ -179,7 +198,7 @@ func cmdExplain(ctx context.Context, a *App, args []string) error {
 
 func cmdDryRun(ctx context.Context, a *App, args []string) error {
 	f := a.newFlags("dry-run", "FILE", "Validates the plan against the configured providers, asks every metric query once\nfor both sides and sends each step's write to providers that can check it without\napplying it (Kubernetes server-side dry run). Nothing changes and nothing is stored.")
-	f.withStore().withSim().withOutput("text", "json", "yaml")
+	f.withStore().withSim().withOutput("text", "json", "yaml").withSet()
 	sf := addSimFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -188,11 +207,11 @@ func cmdDryRun(ctx context.Context, a *App, args []string) error {
 	if err := exactly(pos, 1, "one document (FILE)"); err != nil {
 		return err
 	}
-	doc, err := readDocument(pos[0])
+	src, err := readDocument(pos[0], f.sets)
 	if err != nil {
 		return err
 	}
-	plan, err := a.plan(ctx, pos[0], doc, f.sim)
+	plan, err := a.plan(ctx, src, f.sim)
 	if err != nil {
 		return err
 	}

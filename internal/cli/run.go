@@ -35,7 +35,7 @@ under a new id with --rerun. Ctrl-C stops driving it and leaves it stored (exit 
 With --sim the document runs against the simulator on a fake clock: hours in a
 second, stored under $XDG_STATE_HOME/progressive/sim unless --state-dir says
 otherwise (never in the configured store). --sim-fault rehearses a regression.`)
-	f.withStore().withSim()
+	f.withStore().withSim().withSet()
 	sf := addSimFlags(f)
 	rerun := f.fs.Bool("rerun", false, "start again under a new id when a rollout of this name already ended")
 	timeout := f.fs.Duration("timeout", 0, "stop driving after this long, leaving the rollout stored (0: until it ends)")
@@ -54,11 +54,11 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 	if *timeout < 0 {
 		return invalidf("flag --timeout %s: must not be negative", *timeout)
 	}
-	doc, err := readDocument(pos[0])
+	src, err := readDocument(pos[0], f.sets)
 	if err != nil {
 		return err
 	}
-	plan, err := a.plan(ctx, pos[0], doc, f.sim)
+	plan, err := a.plan(ctx, src, f.sim)
 	if err != nil {
 		return err
 	}
