@@ -38,6 +38,8 @@ const ConfigKind = "Config"
 //	  apiTokenFrom: {file: /var/run/secrets/launchdarkly/api-token}
 //	  environments:
 //	    - {name: production, sdkKeyFrom: {env: LD_SDK_KEY}}
+//	queries:
+//	  error_rate: 100 * sum(rate(http_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5.."}[{{.Interval}}])) / sum(rate(http_requests_total{service="{{.Service}}",version="{{.Version}}"}[{{.Interval}}]))
 type Config struct {
 	APIVersion string            `json:"apiVersion"`
 	Kind       string            `json:"kind"`
@@ -46,6 +48,10 @@ type Config struct {
 	Prometheus *PrometheusConfig `json:"prometheus,omitempty"`
 	Store      StoreConfig       `json:"store,omitempty"`
 	Flags      *FlagsConfig      `json:"flags,omitempty"`
+	// Queries name measurements: a check whose query is one of these names
+	// is measured by its template (the variables of a check query:
+	// {{.Namespace}}, {{.Service}}, {{.Version}}, {{.Role}}, {{.Interval}}).
+	Queries map[string]string `json:"queries,omitempty"`
 
 	// path is where the document was read, for messages and relative paths.
 	path string
@@ -281,6 +287,7 @@ func (c *Config) validate() error {
 		}
 		checkFrom(add, "flags.apiTokenFrom", f.APITokenFrom, false)
 	}
+	validateQueries(add, c.Queries)
 	if len(ps) == 0 {
 		return nil
 	}

@@ -233,6 +233,7 @@ func cmdDryRun(ctx context.Context, a *App, args []string) error {
 		if ps, err = s.providers(ctx, &plan, true); err != nil {
 			return err
 		}
+		resolveQueries(&plan, s.cfg.Queries)
 	}
 	opts.Providers = ps
 	runner, err := rollout.New(opts)

@@ -90,6 +90,7 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		if err != nil {
 			return err
 		}
+		resolveQueries(&plan, s.cfg.Queries)
 		ps.Approver = rollout.ApproverFunc(func(_ context.Context, req rollout.ApprovalRequest) (rollout.ApprovalStatus, string, error) {
 			if approve[req.Gate] {
 				return rollout.ApprovalApproved, "approved with --approve " + req.Gate, nil
