@@ -52,6 +52,8 @@ type Config struct {
 	// is measured by its template (the variables of a check query:
 	// {{.Namespace}}, {{.Service}}, {{.Version}}, {{.Role}}, {{.Interval}}).
 	Queries map[string]string `json:"queries,omitempty"`
+	// Hooks define the hooks documents name without a URL (HookConfig).
+	Hooks map[string]HookConfig `json:"hooks,omitempty"`
 
 	// path is where the document was read, for messages and relative paths.
 	path string
@@ -288,6 +290,7 @@ func (c *Config) validate() error {
 		checkFrom(add, "flags.apiTokenFrom", f.APITokenFrom, false)
 	}
 	validateQueries(add, c.Queries)
+	validateHooks(add, c.Hooks)
 	if len(ps) == 0 {
 		return nil
 	}

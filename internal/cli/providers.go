@@ -143,6 +143,13 @@ func needsFlags(plan *progressive.Plan) bool {
 // provider's writes server-side dry runs.
 func (s *session) providers(ctx context.Context, plan *progressive.Plan, dryRun bool) (rollout.Providers, error) {
 	var ps rollout.Providers
+	if plan != nil {
+		// Before connecting anywhere: a hook the configuration lacks is the
+		// document's or the configuration's mistake, whatever the cluster says.
+		if err := s.checkHooks(*plan); err != nil {
+			return ps, err
+		}
+	}
 	p, err := s.kube(dryRun)
 	if err != nil {
 		return ps, err
@@ -183,6 +190,11 @@ func (s *session) providers(ctx context.Context, plan *progressive.Plan, dryRun 
 			return ps, err
 		}
 		ps.Flags = []progressive.FlagStore{fs}
+	}
+	if plan != nil {
+		if ps.Hooks, err = s.hooks(ctx, *plan, dryRun); err != nil {
+			return ps, err
+		}
 	}
 	return ps, nil
 }
