@@ -32,7 +32,13 @@ type RecordContext struct {
 type Solution struct {
 	Steps     []string                  `json:"steps"`
 	Providers progressive.ProviderNames `json:"providers"`
-	Checks    []string                  `json:"checks,omitempty"`
+	// Checks describe the plan's checks in sentences, for people.
+	Checks []string `json:"checks,omitempty"`
+	// CheckSpecs are the checks as values, for programs (a timeline draws
+	// their bounds): the plan's checks, then those only an analysis step
+	// names, each once by name (the first wins), with the defaults that applied
+	// filled in. Records written before they existed have none.
+	CheckSpecs []progressive.Check `json:"checkSpecs,omitempty"`
 }
 
 // Decision is one choice the runner made, with its reason.
@@ -42,6 +48,16 @@ type Decision struct {
 	Kind   string    `json:"kind,omitempty"`
 	Action string    `json:"action"`
 	Reason string    `json:"reason"`
+	// CanaryWeight is the percentage of requests (0-100) the router sends to
+	// the canary once this decision took effect, as the router reported it; nil
+	// when the decision left the weight as it was. Zero after a finalize or a
+	// rollback.
+	CanaryWeight *float64 `json:"canaryWeight,omitempty"`
+	// FlagPercent is the percentage of users (0-100) the flag this decision
+	// changed serves the new variation, not counting targeted users and
+	// segments; nil when the decision changed no flag's percentage. Zero after a
+	// rollback.
+	FlagPercent *float64 `json:"flagPercent,omitempty"`
 }
 
 // Duration marshals as a Go duration string ("1m30s") so records stay readable.
@@ -117,9 +133,10 @@ func newRecord(id string, plan progressive.Plan, started time.Time) DecisionReco
 			Release:  plan.Release,
 		},
 		Solution: Solution{
-			Steps:     explainSteps(plan),
-			Providers: plan.Providers,
-			Checks:    checks,
+			Steps:      explainSteps(plan),
+			Providers:  plan.Providers,
+			Checks:     checks,
+			CheckSpecs: checkSpecs(plan),
 		},
 		Observations: []analysis.Measurement{},
 		Decisions:    []Decision{},

@@ -92,7 +92,7 @@ func (x *exec) rollback(ctx context.Context) (time.Duration, error) {
 		outcome, phase = OutcomeAborted, PhaseAborted
 	}
 	x.st.Phase = phase
-	x.st.decide(x.now, string(outcome), backWords(x.st.Plan)+": "+rb.Reason)
+	x.st.decideExposure(x.now, string(outcome), backWords(x.st.Plan)+": "+rb.Reason, afterRollback(x.st.Applied))
 	x.finishRecord(ctx, outcome)
 	if err := x.save(ctx); err != nil {
 		return 0, err

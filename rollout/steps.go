@@ -85,9 +85,24 @@ func (x *exec) executeStep(ctx context.Context, step progressive.Step) (stepOutc
 	return stepOutcome{}, fmt.Errorf("step %d sets no action: %w", x.st.Step.Index+1, progressive.ErrInvalid)
 }
 
-// timedOut reports whether a polled step has waited longer than its limit.
+// timedOut reports whether a polled step has waited longer than its limit:
+// since its first claim when it has one (a deploy step), else since it
+// became current.
 func (x *exec) timedOut(limit, def time.Duration) bool {
-	return x.now.Sub(x.st.Step.StartedAt) >= orDuration(limit, def)
+	since := x.st.Step.StartedAt
+	if !x.st.Step.ClaimedAt.IsZero() {
+		since = x.st.Step.ClaimedAt
+	}
+	return x.now.Sub(since) >= orDuration(limit, def)
+}
+
+// claim stamps the step's first claim (StepState.ClaimedAt) unless a runner
+// did already, or the step was carried out under a state that had none.
+func (x *exec) claim() {
+	if x.st.Step.ClaimedAt.IsZero() && !x.st.Step.Applied {
+		x.st.Step.ClaimedAt = x.now
+		x.claimUnsaved = true
+	}
 }
 
 func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcome, error) {
@@ -96,6 +111,7 @@ func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcom
 		return stepOutcome{}, err
 	}
 	t := x.st.Plan.Target
+	x.claim()
 	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		if err := x.prepareRoutes(ctx); err != nil {
@@ -186,7 +202,7 @@ func (x *exec) setRoutes(ctx context.Context, routes progressive.Routes) (stepOu
 	if math.Abs(got.CanaryWeight-routes.CanaryWeight) > 1e-9 {
 		msg += fmt.Sprintf(" (asked %s, achieved %s)", percentWords(routes.CanaryWeight), percentWords(got.CanaryWeight))
 	}
-	x.st.decide(x.now, "route", msg)
+	x.st.decideExposure(x.now, "route", msg, exposure{canaryWeight: progressive.Float(got.CanaryWeight)})
 	x.emit(ctx, Event{Type: EventRoutesChanged, Message: msg, Routes: &got})
 	return finished, nil
 }
@@ -266,7 +282,7 @@ func (x *exec) setFlag(ctx context.Context, f progressive.SetFlagStep) (stepOutc
 	if who := describeTargets(f); who != "" {
 		msg = fmt.Sprintf("flag %s serves %q to %s, and to %g%% of everyone else", f.Flag, f.Variation, who, f.Percent)
 	}
-	x.st.decide(x.now, "flag", msg)
+	x.st.decideExposure(x.now, "flag", msg, exposure{flagPercent: progressive.Float(f.Percent)})
 	x.emit(ctx, Event{Type: EventFlagChanged, Message: msg})
 	return finished, nil
 }
@@ -652,7 +668,11 @@ func (x *exec) finalize(ctx context.Context) (stepOutcome, error) {
 			return stepOutcome{}, fmt.Errorf("scale the canary away: %w", err)
 		}
 	}
-	x.st.decide(x.now, "finalize", "canary routes removed and canary scaled to 0; stable runs "+x.st.Plan.Release.String())
+	var after exposure
+	if x.st.Applied.Routes != nil {
+		after.canaryWeight = progressive.Float(x.st.Applied.Routes.CanaryWeight)
+	}
+	x.st.decideExposure(x.now, "finalize", "canary routes removed and canary scaled to 0; stable runs "+x.st.Plan.Release.String(), after)
 	return finished, nil
 }
 

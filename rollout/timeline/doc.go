@@ -13,8 +13,10 @@
 // attached to a ticket or opened offline, and deterministic (the same record
 // gives the same bytes) so they can be compared and tested as text.
 //
-// The record keeps the canary weight only in the sentences of its route
-// decisions, and a check's bounds only in its description; the picture reads
-// them back from there. Options.Thresholds gives bounds explicitly where the
-// description has none to offer.
+// The weights come from the record's decisions (Decision.CanaryWeight, or
+// FlagPercent for a flag rollout) and the bounds from its checks
+// (Solution.CheckSpecs), never from the wording of its sentences. Records
+// written before those fields existed still draw: for them alone the picture
+// reads the numbers back from the sentences the runner wrote. Options.Thresholds
+// gives bounds explicitly, overriding the record's.
 package timeline

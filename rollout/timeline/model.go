@@ -53,9 +53,11 @@ type checkSeries struct {
 	points   []analysis.Measurement
 }
 
-// The runner writes these sentences itself (rollout/steps.go); the record has
-// no structured weight, so the picture reads them back. TestWeightsFollowTheRunner
-// runs a real rollout to catch a change of wording.
+// Records written before decisions carried their weights (Decision.CanaryWeight,
+// FlagPercent) and the solution its checks as values (Solution.CheckSpecs) say
+// them only in sentences, which the runner wrote itself (rollout/steps.go,
+// rollout/explain.go). For those records alone the picture reads the sentences
+// back; TestOldRecordStillDraws keeps one such record.
 var (
 	routesCanary = regexp.MustCompile(`/ ([0-9.eE+-]+)% canary`)
 	flagPercent  = regexp.MustCompile(` to ([0-9.eE+-]+)% of users`)
@@ -150,32 +152,30 @@ func span(rec rollout.DecisionRecord) (time.Time, time.Time) {
 	return start, end
 }
 
-// exposure returns the canary weight over time from the route decisions, or,
-// for a rollout that routes no traffic, the flag percentage from the flag
-// decisions. The level starts at zero and returns to zero when the rollout is
-// finalized, rolled back or aborted.
+// exposure returns the canary weight over time from the decisions, or, for a
+// rollout that routes no traffic, the flag percentage. The level starts at
+// zero. A decision carrying the value (Decision.CanaryWeight, FlagPercent)
+// gives it; one without, from an older record, is read from the sentence of
+// its route or flag decision, and a finalize, rollback or abort returns the
+// level to zero.
 func exposure(rec rollout.DecisionRecord, start time.Time) (string, []level) {
 	for _, kind := range []struct {
 		label, action string
+		value         func(rollout.Decision) *float64
 		re            *regexp.Regexp
 	}{
-		{"canary weight (%)", "route", routesCanary},
-		{"flag exposure (% of users)", "flag", flagPercent},
+		{"canary weight (%)", "route", func(d rollout.Decision) *float64 { return d.CanaryWeight }, routesCanary},
+		{"flag exposure (% of users)", "flag", func(d rollout.Decision) *float64 { return d.FlagPercent }, flagPercent},
 	} {
 		var out []level
 		for _, d := range rec.Decisions {
-			switch d.Action {
-			case kind.action:
-				sub := kind.re.FindStringSubmatch(d.Reason)
-				if sub == nil {
-					continue
-				}
-				v, err := strconv.ParseFloat(sub[1], 64)
-				if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-					continue
-				}
+			v, ok := decisionLevel(d, kind.value(d), kind.action, kind.re)
+			switch {
+			case ok:
 				out = append(out, level{at: d.Time, value: v})
-			case "finalize", string(rollout.OutcomeRolledBack), string(rollout.OutcomeAborted):
+			case structured(d):
+				// The decision says what it changed, and it was not this.
+			case d.Action == "finalize" || d.Action == string(rollout.OutcomeRolledBack) || d.Action == string(rollout.OutcomeAborted):
 				if len(out) > 0 && out[len(out)-1].value != 0 {
 					out = append(out, level{at: d.Time, value: 0})
 				}
@@ -190,6 +190,34 @@ func exposure(rec rollout.DecisionRecord, start time.Time) (string, []level) {
 	}
 	return "canary weight (%)", nil
 }
+
+// decisionLevel is the level a decision set: its structured value when it has
+// one, else the number in the sentence of a decision of the given action.
+func decisionLevel(d rollout.Decision, value *float64, action string, re *regexp.Regexp) (float64, bool) {
+	if value != nil {
+		return *value, finite(*value)
+	}
+	if structured(d) || d.Action != action {
+		return 0, false
+	}
+	sub := re.FindStringSubmatch(d.Reason)
+	if sub == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(sub[1], 64)
+	if err != nil {
+		return 0, false
+	}
+	return v, finite(v)
+}
+
+// structured reports whether a decision carries its exposure as values: then
+// its sentence is not read.
+func structured(d rollout.Decision) bool {
+	return d.CanaryWeight != nil || d.FlagPercent != nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // checks groups the observations by check, in the order the record's solution
 // lists the checks, then any others in the order they were first measured.
@@ -211,14 +239,7 @@ func checks(rec rollout.DecisionRecord, opts Options) []checkSeries {
 			s.warnOnly = true
 		}
 	}
-	rank := map[string]int{}
-	for i, desc := range rec.Solution.Checks {
-		for _, name := range order {
-			if _, done := rank[name]; !done && describes(desc, name) {
-				rank[name] = i
-			}
-		}
-	}
+	rank, bounds := checkOrder(rec, order)
 	sort.SliceStable(order, func(i, j int) bool {
 		ri, oki := rank[order[i]]
 		rj, okj := rank[order[j]]
@@ -236,12 +257,63 @@ func checks(rec rollout.DecisionRecord, opts Options) []checkSeries {
 		sort.SliceStable(s.points, func(i, j int) bool { return s.points[i].Time.Before(s.points[j].Time) })
 		if t, ok := opts.Thresholds[name]; ok {
 			s.threshold = t
-		} else if i, ok := rank[name]; ok {
-			s.threshold = parseBounds(rec.Solution.Checks[i])
+		} else if t, ok := bounds[name]; ok {
+			s.threshold = t
+		}
+		if spec, ok := specOf(rec, name); ok {
+			s.baseline = s.baseline || spec.Baseline != nil
+			s.warnOnly = s.warnOnly || spec.Severity == progressive.SeverityWarn
 		}
 		out = append(out, *s)
 	}
 	return out
+}
+
+// checkOrder ranks the measured checks by their place in the record's solution
+// and gives each one's bounds: from Solution.CheckSpecs, or, in a record
+// written before those existed, from the descriptions in Solution.Checks.
+func checkOrder(rec rollout.DecisionRecord, names []string) (map[string]int, map[string]Threshold) {
+	rank := map[string]int{}
+	bounds := map[string]Threshold{}
+	if len(rec.Solution.CheckSpecs) > 0 {
+		for i, c := range rec.Solution.CheckSpecs {
+			if _, dup := rank[c.Name]; dup {
+				continue
+			}
+			rank[c.Name] = i
+			bounds[c.Name] = Threshold{Min: finiteOrNil(c.Min), Max: finiteOrNil(c.Max)}
+		}
+		return rank, bounds
+	}
+	for i, desc := range rec.Solution.Checks {
+		for _, name := range names {
+			if _, done := rank[name]; !done && describes(desc, name) {
+				rank[name] = i
+				bounds[name] = parseBounds(desc)
+			}
+		}
+	}
+	return rank, bounds
+}
+
+// specOf finds a check of the record's solution by name.
+func specOf(rec rollout.DecisionRecord, name string) (progressive.Check, bool) {
+	for _, c := range rec.Solution.CheckSpecs {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return progressive.Check{}, false
+}
+
+// finiteOrNil copies a bound; one that is not a finite number is not drawn
+// (a plan refuses it, but a record is read from anywhere).
+func finiteOrNil(v *float64) *float64 {
+	if v == nil || !finite(*v) {
+		return nil
+	}
+	c := *v
+	return &c
 }
 
 // describes reports whether desc, a check description of the record's solution

@@ -20,9 +20,9 @@ import (
 
 // TestWeightsFollowTheRunner runs canaries through the real runner in the
 // simulator and checks the picture's weight levels against the weights the
-// router reported in the runner's events. The record keeps the weight only in
-// the sentences of its route decisions, so this is where a change of their
-// wording would show.
+// router reported in the runner's events, from the record as written and from
+// the same record with every sentence reworded: the weights and bounds come
+// from the record's values, not its wording.
 func TestWeightsFollowTheRunner(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -82,8 +82,12 @@ func TestWeightsFollowTheRunner(t *testing.T) {
 			assert.Equal(t, strings.Join(levels, " "), weight[0].Attrs["data-levels"], "the picture's weights are the router's")
 			assert.Len(t, svg.all("g", "decision"), len(rec.Decisions))
 			th := svg.all("line", "threshold")
-			require.Len(t, th, 1, "the bound is read from the runner's own check description")
+			require.Len(t, th, 1, "the bound of the runner's own check")
 			assert.Equal(t, "1", th[0].Attrs["data-value"])
+
+			reworded, bounds := levelsAndBounds(t, reword(rec))
+			assert.Equal(t, strings.Join(levels, " "), reworded, "the weights do not depend on the sentences")
+			assert.Equal(t, []string{"max 1"}, bounds)
 		})
 	}
 }

@@ -26,9 +26,9 @@ type Options struct {
 	// record gives the same picture on every machine.
 	Location *time.Location
 	// Thresholds gives a check's bounds by check name. Without an entry the
-	// bounds are read from the record's own check descriptions
-	// (Solution.Checks), which name them for threshold checks; a check judged
-	// by a judge has none to draw.
+	// bounds are the record's own (Solution.CheckSpecs, or for a record
+	// written before those, the descriptions in Solution.Checks); a check
+	// judged by a judge has none to draw.
 	Thresholds map[string]Threshold
 }
 
