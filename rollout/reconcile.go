@@ -96,6 +96,10 @@ type exec struct {
 	// stored together with that step's own first change, so an advancing tick
 	// costs one state write instead of one per transition (see advance).
 	dirty bool
+	// claimUnsaved marks a step's first claim (StepState.ClaimedAt) not saved
+	// yet: a step that answers "not yet" saves it, or every Reconcile would
+	// claim it anew and its timeout never come.
+	claimUnsaved bool
 }
 
 func (x *exec) result(wait time.Duration) Result {
@@ -121,6 +125,7 @@ func (x *exec) save(ctx context.Context) error {
 	x.saved = saved.Phase
 	x.dirty = false
 	x.kept = false
+	x.claimUnsaved = false
 	return nil
 }
 
@@ -365,7 +370,12 @@ func (x *exec) stepFailed(ctx context.Context, step progressive.Step, err error)
 		return 0, err
 	case progressive.IsPending(err) && !x.timedOut(0, DefaultReadyTimeout):
 		// Started and under way (pods starting, endpoints catching up):
-		// nothing to store, ask again later.
+		// nothing to store but the step's first claim, ask again later.
+		if x.claimUnsaved {
+			if serr := x.save(ctx); serr != nil {
+				return 0, serr
+			}
+		}
 		return orPoll(progressive.RetryAfter(err), x.r.opts.PollInterval), nil
 	}
 	label := fmt.Sprintf("step %d (%s)", st.Step.Index+1, step.Kind())

@@ -98,6 +98,14 @@ type StepState struct {
 	Attempts  int       `json:"attempts,omitempty"`
 	LastError string    `json:"lastError,omitempty"`
 	Deadline  time.Time `json:"deadline,omitempty"`
+	// ClaimedAt is when a runner first took a deploy step on, stored with the
+	// step's first write: its ReadyTimeout counts from here, whatever process
+	// drives it later. Not from StartedAt, because a rollout may wait long
+	// for a driver after Start (a thousand started at once); nor from any
+	// later process's first look, because a rollout whose drivers crash or
+	// lose their Lease would then never time out. Zero in states stored
+	// before it existed (StartedAt is used).
+	ClaimedAt time.Time `json:"claimedAt,omitzero"`
 	// Analysis holds the counters of an analyze step.
 	Analysis *analysis.State `json:"analysis,omitempty"`
 	// LastPass is when each check last passed in this step: the earliest a

@@ -85,9 +85,24 @@ func (x *exec) executeStep(ctx context.Context, step progressive.Step) (stepOutc
 	return stepOutcome{}, fmt.Errorf("step %d sets no action: %w", x.st.Step.Index+1, progressive.ErrInvalid)
 }
 
-// timedOut reports whether a polled step has waited longer than its limit.
+// timedOut reports whether a polled step has waited longer than its limit:
+// since its first claim when it has one (a deploy step), else since it
+// became current.
 func (x *exec) timedOut(limit, def time.Duration) bool {
-	return x.now.Sub(x.st.Step.StartedAt) >= orDuration(limit, def)
+	since := x.st.Step.StartedAt
+	if !x.st.Step.ClaimedAt.IsZero() {
+		since = x.st.Step.ClaimedAt
+	}
+	return x.now.Sub(since) >= orDuration(limit, def)
+}
+
+// claim stamps the step's first claim (StepState.ClaimedAt) unless a runner
+// did already, or the step was carried out under a state that had none.
+func (x *exec) claim() {
+	if x.st.Step.ClaimedAt.IsZero() && !x.st.Step.Applied {
+		x.st.Step.ClaimedAt = x.now
+		x.claimUnsaved = true
+	}
 }
 
 func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcome, error) {
@@ -96,6 +111,7 @@ func (x *exec) deploy(ctx context.Context, d progressive.DeployStep) (stepOutcom
 		return stepOutcome{}, err
 	}
 	t := x.st.Plan.Target
+	x.claim()
 	wasApplied := x.st.Step.Applied
 	if !x.st.Step.Applied {
 		if err := x.prepareRoutes(ctx); err != nil {
