@@ -166,7 +166,11 @@ var ErrLeaseLost = fmt.Errorf("lease lost: %w", progressive.ErrConflict)
 
 // Run calls fn while holding the lease, and releases the lease when fn returns
 // or ctx is cancelled. fn's context is cancelled if the lease is lost (it could
-// not be renewed within RenewDeadline), and Run then returns ErrLeaseLost.
+// not be renewed within RenewDeadline), and Run then returns ErrLeaseLost. The
+// holder counts RenewDeadline from the RenewTime of its last record, as the
+// waiting runners do, and not from when the API server answered: fn is
+// stopped LeaseDuration − RenewDeadline − RetryPeriod before that record
+// expires, however slow the renewals were.
 //
 // A free lease, one of ours, or one expired by its own record (RenewTime +
 // LeaseDuration has passed) is taken at once. If another runner holds a valid
@@ -191,11 +195,11 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 	if err := l.claim(ctx); err != nil {
 		return err
 	}
-	lock := &resourcelock.LeaseLock{
+	lock := &fencedLock{Interface: &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Name: l.opts.Name, Namespace: l.opts.Namespace},
 		Client:     l.p.cs.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: l.opts.Identity},
-	}
+	}}
 	// The elector releases the lease as soon as leCtx ends, so leCtx must outlive
 	// fn: it ends when fn has returned, when the lease is lost, or when ctx
 	// ends before fn started. Once fn runs, ctx's end cancels fn's context
@@ -210,6 +214,7 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 		mu      sync.Mutex
 		started bool // fn was called
 		stopped bool // le.Run returned: too late to call fn
+		fenced  bool // fn was stopped because our record was about to expire
 		fnErr   error
 	)
 	stopAcquiring := context.AfterFunc(ctx, func() {
@@ -241,11 +246,13 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 				mu.Unlock()
 				fnCtx, fnCancel := context.WithCancel(c)
 				stop := context.AfterFunc(ctx, fnCancel)
+				disarm := lock.fence(l.opts.RenewDeadline+l.opts.RetryPeriod, fnCancel)
 				err := fn(fnCtx)
 				stop()
 				fnCancel()
+				expired := disarm()
 				mu.Lock()
-				fnErr = err
+				fnErr, fenced = err, expired
 				mu.Unlock()
 				close(done)
 				cancel()
@@ -281,7 +288,7 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 	<-done
 	mu.Lock()
 	defer mu.Unlock()
-	if !finished && ctx.Err() == nil {
+	if (fenced || !finished) && ctx.Err() == nil {
 		if fnErr != nil && !errors.Is(fnErr, context.Canceled) {
 			return fmt.Errorf("kubernetes lease %s/%s: %w (and then: %w)", l.opts.Namespace, l.opts.Name, ErrLeaseLost, fnErr)
 		}
