@@ -153,8 +153,9 @@ func seed(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name s
 }
 
 // followWeights keeps the application's canary share equal to what the
-// VirtualService says, read back as Istio would route it.
-func followWeights(ctx context.Context, r *istio.Router, target progressive.Target) func() float64 {
+// router says (the VirtualService, the Service's selector), read back as the
+// data plane would route it.
+func followWeights(ctx context.Context, r progressive.TrafficRouter, target progressive.Target) func() float64 {
 	var bits atomic.Uint64
 	go func() {
 		tick := time.NewTicker(100 * time.Millisecond)
