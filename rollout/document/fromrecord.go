@@ -21,8 +21,11 @@ import (
 // variable rather than written down.
 //
 // rec is the rollout's decision record and plan its plan (rollout.Runner.Get
-// returns the state holding both): a record tells its plan in prose, not as
-// values. A record that did not end promoted is refused, with an error naming
+// returns the state holding both): a record tells its steps in prose, not as
+// values. Its checks it does hold as values (Solution.CheckSpecs), but with
+// their defaults filled in; the template takes the plan's checks as they were
+// written, so that a default changed later still reaches the services that
+// reuse it. A record that did not end promoted is refused, with an error naming
 // its outcome: the thresholds of a rolled-back rollout did not hold.
 func FromRecord(rec rollout.DecisionRecord, plan progressive.Plan) (*Template, error) {
 	if rec.Impact.Outcome != rollout.OutcomePromoted {
