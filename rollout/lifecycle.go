@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,17 @@ func (r *Runner) checkFree(ctx context.Context, plan progressive.Plan) error {
 		return fmt.Errorf("rollout %s: cannot tell whether another rollout holds %s: %w", plan.Name, plan.Target, err)
 	}
 	st, subject, busy := holder(states, plan)
+	for busy {
+		// A store that lists from a cache may show a rollout another process
+		// has just ended as unfinished: read a holder fresh before refusing.
+		fresh, ok := r.freshHolder(ctx, st)
+		if ok {
+			st = fresh
+			break
+		}
+		states = slices.DeleteFunc(states, func(s State) bool { return s.ID == st.ID })
+		st, subject, busy = holder(states, plan)
+	}
 	if !busy {
 		return nil
 	}

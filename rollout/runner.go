@@ -310,7 +310,9 @@ func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, err
 // is also how a restarted process resumes: it continues from the stored state,
 // after reading the routes back: traffic that drifted from what the rollout
 // applied while no process drove it is recorded (a "drift" decision and an
-// event) and restored.
+// event) and restored. When the store is a FreshReader, Run first reads the
+// state from its backend (GetFresh), so that it never drives from a cached
+// state older than another process's last write.
 //
 // When the plan's workload is a progressive.StatusWatcher, Run subscribes once
 // and, while a step waits for pods (deploy, scale, roll, promote), reconciles as
@@ -321,6 +323,10 @@ func (r *Runner) Execute(ctx context.Context, plan progressive.Plan) (State, err
 func (r *Runner) Run(ctx context.Context, id string) (State, error) {
 	wake, unsubscribe := r.subscribe(id)
 	defer unsubscribe()
+	if err := r.readFresh(ctx, id); err != nil {
+		st, _ := r.opts.Store.Get(context.WithoutCancel(ctx), id)
+		return st, err
+	}
 	if err := r.verifyRoutes(ctx, id); err != nil {
 		// Not a reason to stop driving: the next traffic step or check meets
 		// the same router and decides.

@@ -33,6 +33,23 @@ type StateStore interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// FreshReader is an optional interface of a StateStore whose Get may show
+// another process's write late: one that reads through a cache fed by a watch
+// (provider/kubernetes.Store). GetFresh reads the state as the backend holds it
+// now (the API server's quorum read), and from then on the store's Get returns
+// that version or a later one.
+//
+// Run calls it once as it starts driving a rollout, which is when the previous
+// owner's last write matters: a process that takes a rollout over from another
+// (after its Lease was released or expired), or resumes one after a restart,
+// would otherwise act on the step before that write and carry it out again (the
+// state write that follows is refused, but a promote or a scale has happened
+// twice). Stores read by one process (MemoryStore, FileStore) need not
+// implement it. A wrapper of a store should forward it.
+type FreshReader interface {
+	GetFresh(ctx context.Context, id string) (State, error)
+}
+
 // MemoryStore keeps states in memory; the zero value is not usable, use NewMemoryStore.
 type MemoryStore struct {
 	mu           sync.Mutex

@@ -171,8 +171,14 @@
 // when the Lease watch wakes a waiter tens of milliseconds after the
 // release, and the new owner redid the step from the stale state (73
 // violations at N=300, "completed step 11 and never stored it"; the state
-// write was refused, but the promote ran twice). The replica now reads the
-// state from the API server once as it takes over and waits until its store
-// shows that version (freshState); rollout.Runner.Run would be the better
-// place for that read.
+// write was refused, but the promote ran twice). The harness first worked
+// around it (a GET as the replica took over, then a wait until its store
+// showed that version); the library now does it: Runner.Run reads the state
+// from the API server before driving (kubernetes.Store implements
+// rollout.FreshReader: one GET, whose answer the store's reads then show), and
+// the replicas' stores forward it. The same work moved kubernetes.Store.List
+// and the workload's Deployment reads (getStable, getCanary: the 17,813 GETs)
+// to the provider's informers, and made a deploy step's ReadyTimeout count
+// from its first claim (rollout.StepState.ClaimedAt) rather than from Start,
+// which had rolled back the rollouts that waited longest for a replica.
 package livescale

@@ -26,7 +26,11 @@ import (
 // the namespace's state ConfigMaps, each decoded once per resourceVersion;
 // Get, Create, Update and Delete go to the wrapped store.
 //
-// Why: kubernetes.Store.List is one LIST of every state, and Runner.Start
+// kubernetes.Store.List now reads the provider's informer as well; this
+// wrapper predates it and stays for onAdd, which tells a replica's Manager of
+// a new rollout at once.
+//
+// Why: kubernetes.Store.List was one LIST of every state, and Runner.Start
 // lists twice (checkFree, before and under startMu), so starting N rollouts
 // transferred and decoded O(N²) states: at N=1,000 (a few KiB of JSON each)
 // starting took about ten minutes, and the first rollouts' deploy steps had
@@ -184,6 +188,15 @@ func (s *listedStore) List(context.Context) ([]rollout.State, error) {
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// GetFresh forwards the wrapped store's rollout.FreshReader (a plain Get
+// without one).
+func (s *listedStore) GetFresh(ctx context.Context, id string) (rollout.State, error) {
+	if fr, ok := s.StateStore.(rollout.FreshReader); ok {
+		return fr.GetFresh(ctx, id)
+	}
+	return s.StateStore.Get(ctx, id)
 }
 
 // subjectClaimer is rollout's optional SubjectClaimer, declared here by its

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/agentops/progressive"
@@ -135,6 +133,15 @@ func decisionEvent(t rollout.EventType) bool {
 type commitStore struct {
 	rollout.StateStore
 	out *lineWriter
+}
+
+// GetFresh forwards rollout.FreshReader, which Run uses as it takes a
+// rollout over.
+func (s commitStore) GetFresh(ctx context.Context, id string) (rollout.State, error) {
+	if fr, ok := s.StateStore.(rollout.FreshReader); ok {
+		return fr.GetFresh(ctx, id)
+	}
+	return s.StateStore.Get(ctx, id)
 }
 
 func (s commitStore) Update(ctx context.Context, st rollout.State) (rollout.State, error) {
@@ -265,16 +272,10 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 		// kubernetes.RunWithLease, with the ownership logged inside the Lease.
 		var end rollout.State
 		err = lease.Run(ctx, func(ctx context.Context) error {
-			// What the store says as this replica takes over: a step the
-			// previous owner completed is stored past here. The store's
-			// Get reads its informer, which may not show the previous
-			// owner's last write yet: a Lease watch wakes this replica
-			// tens of milliseconds after the release, and the ConfigMap
-			// watch is another stream. Driving from that stale state
-			// redid the last step (promote again, its state write then
-			// refused): wait until the store shows what the API server
-			// holds.
-			cur, gerr := freshState(ctx, runner, provider.Clientset(), cc.Namespace, id)
+			// What the store says as this replica takes over (Run reads it
+			// again from the API server before driving: the store is a
+			// rollout.FreshReader).
+			cur, gerr := runner.Get(ctx, id)
 			own := scaleLine{Kind: lineOwn, Rollout: id, Step: cur.Step.Index, Phase: cur.Phase, Version: cur.Version}
 			if gerr != nil {
 				own.Step, own.Err = -1, gerr.Error()
@@ -334,30 +335,6 @@ func runReplica(ctx context.Context, cc childConfig, log *slog.Logger) error {
 	stats()
 	log.Info("scaleout replica stopped")
 	return runErr
-}
-
-// freshState reads rollout id's state from the API server (one GET) and
-// waits, up to 10 s, until the runner's store shows that version or a later
-// one; it returns what the store shows.
-func freshState(ctx context.Context, runner *rollout.Runner, cs kubernetes.Interface, ns, id string) (rollout.State, error) {
-	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, k8s.ConfigMapName(id), metav1.GetOptions{})
-	if err != nil {
-		return runner.Get(ctx, id)
-	}
-	want, err := decodeState(cm)
-	if err != nil {
-		return runner.Get(ctx, id)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cur, err := runner.Get(ctx, id)
-		if err != nil || cur.Version >= want.Version || time.Now().After(deadline) {
-			return cur, err
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return cur, err
-		}
-	}
 }
 
 // sleepCtx sleeps for d, or until ctx ends (returning its error).

@@ -103,46 +103,56 @@ func (r *rsInformer) shutdown() {
 	r.factory.Shutdown()
 }
 
-// writtenVersions are the resourceVersions of the provider's latest writes of
-// each Deployment (namespace/name) that its informer had not yet shown: a
-// cached Deployment older than the write is not read.
-type writtenVersions struct {
-	mu sync.Mutex
-	rv map[string]string
+// writtenDeployments are the provider's latest writes of each Deployment
+// (namespace/name), as the API server answered them, until the namespace's
+// informer shows them: a read from the cache never returns a Deployment older
+// than the provider's own write, and needs no GET to avoid it.
+type writtenDeployments struct {
+	mu    sync.Mutex
+	byKey map[string]*appsv1.Deployment
 }
 
-func (w *writtenVersions) record(ns, name, rv string) {
-	if rv == "" {
+func (w *writtenDeployments) record(d *appsv1.Deployment) {
+	if d == nil || d.ResourceVersion == "" {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.rv == nil {
-		w.rv = map[string]string{}
+	if w.byKey == nil {
+		w.byKey = map[string]*appsv1.Deployment{}
 	}
-	key := ns + "/" + name
-	if old, ok := w.rv[key]; ok && rvAtLeast(old, rv) {
+	key := d.Namespace + "/" + d.Name
+	if old, ok := w.byKey[key]; ok && rvAtLeast(old.ResourceVersion, d.ResourceVersion) {
 		return
 	}
-	w.rv[key] = rv
+	d = d.DeepCopy()
+	d.ManagedFields = nil
+	w.byKey[key] = d
 }
 
-// seen reports whether a cached object with resourceVersion have includes the
-// provider's latest write of ns/name (true when it made none), and forgets the
-// write once it does.
-func (w *writtenVersions) seen(ns, name, have string) (seen, wrote bool) {
+// newer returns a copy of the provider's latest write of ns/name when a cached
+// copy at resourceVersion have ("" when the cache lacks the object) is older,
+// and nil otherwise, forgetting the write once the cache shows it.
+func (w *writtenDeployments) newer(ns, name, have string) *appsv1.Deployment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	key := ns + "/" + name
-	want, ok := w.rv[key]
+	d, ok := w.byKey[key]
 	if !ok {
-		return true, false
+		return nil
 	}
-	if have != "" && rvAtLeast(have, want) {
-		delete(w.rv, key)
-		return true, true
+	if have != "" && rvAtLeast(have, d.ResourceVersion) {
+		delete(w.byKey, key)
+		return nil
 	}
-	return false, true
+	return d.DeepCopy()
+}
+
+// forget drops the write of ns/name: the informer saw the Deployment deleted.
+func (w *writtenDeployments) forget(ns, name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.byKey, ns+"/"+name)
 }
 
 // rvAtLeast reports whether resourceVersion have is want or later. Kubernetes
@@ -162,7 +172,7 @@ func (p *Provider) wroteDeployment(d *appsv1.Deployment) {
 	if d == nil || p.opts.DryRun {
 		return
 	}
-	p.written.record(d.Namespace, d.Name, d.ResourceVersion)
+	p.written.record(d)
 }
 
 // statusCache returns the informers of ns when WatchStatus runs them and they
@@ -182,17 +192,15 @@ func (sw *statusWatches) statusCache(ns string) *nsWatch {
 	}
 }
 
-// cachedStatus is Status from the informers of nw. It reads directly what the
-// caches cannot vouch for: a Deployment the provider wrote since the cache last
-// heard of it, one whose controller has not observed its generation, one the
-// cache lacks, and the ReplicaSets when the informer is off or lacks a
-// Deployment's current one.
+// cachedStatus is Status from the informers of nw: the Deployments from the
+// cache (getStable, getCanary), the ReplicaSets from the cache unless its
+// informer is off or lacks a Deployment's current one.
 func (p *Provider) cachedStatus(ctx context.Context, nw *nsWatch, t progressive.Target) (progressive.WorkloadStatus, error) {
-	stable, err := p.cachedDeployment(ctx, nw, t, t.Name, true)
+	stable, err := p.getStable(ctx, t)
 	if err != nil {
 		return progressive.WorkloadStatus{}, err
 	}
-	canary, err := p.cachedDeployment(ctx, nw, t, CanaryName(t), false)
+	canary, err := p.getCanary(ctx, t)
 	if err != nil {
 		return progressive.WorkloadStatus{}, err
 	}
@@ -209,37 +217,39 @@ func (p *Provider) cachedStatus(ctx context.Context, nw *nsWatch, t progressive.
 	return status(stable, canary, rss), nil
 }
 
-// cachedDeployment reads Deployment name from the cache, or from the apiserver
-// when the cache cannot vouch for it. A missing canary (stable false) is nil.
-func (p *Provider) cachedDeployment(ctx context.Context, nw *nsWatch, t progressive.Target, name string, stable bool) (*appsv1.Deployment, error) {
-	direct := func() (*appsv1.Deployment, error) {
-		if stable {
-			return p.getStable(ctx, t)
-		}
-		return p.getCanary(ctx, t)
+// cachedDeployment reads Deployment ns/name from the informer of nw: the
+// cached copy, or the provider's own write when the cache has not shown it yet
+// (read-your-writes without a request). A missing one is nil. It reports false
+// when the cache cannot answer.
+//
+// A copy whose controller has not observed its latest generation is read as it
+// is: its status is not the new template's yet, which every reader takes for
+// "not yet" (rolledOut, progressDeadlineExceeded and the ReplicaSet of the
+// current template all look at it), and the controller's next status write
+// reaches the cache and wakes the subscribers. A GET would answer the same
+// until then.
+func (p *Provider) cachedDeployment(nw *nsWatch, ns, name string) (*appsv1.Deployment, bool) {
+	d, err := nw.deployments.Deployments(ns).Get(name)
+	switch {
+	case apierrors.IsNotFound(err):
+		d = nil
+	case err != nil:
+		return nil, false
 	}
-	d, err := nw.deployments.Deployments(t.Namespace).Get(name)
-	if apierrors.IsNotFound(err) {
-		if _, wrote := p.written.seen(t.Namespace, name, ""); wrote || stable {
-			return direct()
-		}
-		return nil, nil
+	have := ""
+	if d != nil {
+		have = d.ResourceVersion
 	}
-	if err != nil {
-		return direct()
+	if w := p.written.newer(ns, name, have); w != nil {
+		d = w
+	} else if d != nil {
+		d = d.DeepCopy()
 	}
-	if ok, _ := p.written.seen(t.Namespace, name, d.ResourceVersion); !ok {
-		return direct()
-	}
-	if d.Status.ObservedGeneration < d.Generation {
-		return direct()
-	}
-	d = d.DeepCopy()
-	if d.Spec.Replicas == nil {
+	if d != nil && d.Spec.Replicas == nil {
 		one := int32(1)
 		d.Spec.Replicas = &one
 	}
-	return d, nil
+	return d, true
 }
 
 // cachedReplicaSets is replicaSets from the cache. It reports false when the

@@ -19,8 +19,27 @@ import (
 	"github.com/agentops/progressive"
 )
 
-// getStable reads the Deployment named by the target.
+// getStable reads the Deployment named by the target: from the namespace's
+// Deployment informer while WatchStatus runs it (cachedDeployment: one
+// informer per namespace and Provider, shared by every rollout it drives),
+// else with a GET. At a thousand rollouts the GETs of deploy, adopt and
+// promote steps were most of the API server's reads.
 func (p *Provider) getStable(ctx context.Context, t progressive.Target) (*appsv1.Deployment, error) {
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("kubernetes: target %q: %w", t.String(), err)
+	}
+	if nw := p.watches.statusCache(t.Namespace); nw != nil {
+		// A stable Deployment the cache lacks is read directly: its absence
+		// is an error worth the API server's own words.
+		if d, ok := p.cachedDeployment(nw, t.Namespace, t.Name); ok && d != nil {
+			return d, nil
+		}
+	}
+	return p.fetchStable(ctx, t)
+}
+
+// fetchStable reads the Deployment named by the target with a GET.
+func (p *Provider) fetchStable(ctx context.Context, t progressive.Target) (*appsv1.Deployment, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes: target %q: %w", t.String(), err)
 	}
@@ -35,8 +54,14 @@ func (p *Provider) getStable(ctx context.Context, t progressive.Target) (*appsv1
 	return d, nil
 }
 
-// getCanary reads the canary Deployment; a missing one is (nil, nil).
+// getCanary reads the canary Deployment, from the informer as getStable does;
+// a missing one is (nil, nil).
 func (p *Provider) getCanary(ctx context.Context, t progressive.Target) (*appsv1.Deployment, error) {
+	if nw := p.watches.statusCache(t.Namespace); nw != nil {
+		if d, ok := p.cachedDeployment(nw, t.Namespace, CanaryName(t)); ok {
+			return d, nil
+		}
+	}
 	d, err := p.cs.AppsV1().Deployments(t.Namespace).Get(ctx, CanaryName(t), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil

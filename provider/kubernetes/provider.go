@@ -110,9 +110,9 @@ type Provider struct {
 	stats       *counter
 	// watches are the Deployment informers behind Workload.WatchStatus.
 	watches statusWatches
-	// written are the resourceVersions of the provider's Deployment writes the
-	// informers have not shown yet (Status reads those directly).
-	written writtenVersions
+	// written are the provider's Deployment writes, as answered, that the
+	// informers have not shown yet (cached reads return those instead).
+	written writtenDeployments
 	// stores are the ConfigMap informers of the Stores.
 	stores storeCaches
 	// leases are the Lease informers of the Leases' waiting claims.

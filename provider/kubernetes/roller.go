@@ -41,7 +41,7 @@ func (w *Workload) RollTo(ctx context.Context, t progressive.Target, release pro
 		return fmt.Errorf("kubernetes: roll %s: maxSurge and maxUnavailable must not both be 0: %w", t, errInvalid)
 	}
 	p := w.p
-	d, err := p.getStable(ctx, t)
+	d, err := p.fetchStable(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (p *Provider) pause(ctx context.Context, t progressive.Target, paused bool)
 // the pods of the current template (Updated) and how many of them are ready, the
 // pods of any template failing readiness (Unready), and the current revision.
 func (w *Workload) RollStatus(ctx context.Context, t progressive.Target) (progressive.RollStatus, error) {
-	d, err := w.p.getStable(ctx, t)
+	d, err := w.p.fetchStable(ctx, t)
 	if err != nil {
 		return progressive.RollStatus{}, err
 	}
@@ -172,7 +172,7 @@ func (w *Workload) Undo(ctx context.Context, t progressive.Target, revision int6
 		return fmt.Errorf("kubernetes: undo %s to revision %d: must not be negative: %w", t, revision, errInvalid)
 	}
 	p := w.p
-	d, err := p.getStable(ctx, t)
+	d, err := p.fetchStable(ctx, t)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,10 @@ type seenVersion struct {
 	cached bool
 }
 
-var _ rollout.StateStore = (*Store)(nil)
+var (
+	_ rollout.StateStore  = (*Store)(nil)
+	_ rollout.FreshReader = (*Store)(nil)
+)
 
 // Store returns a StateStore in namespace.
 func (p *Provider) Store(namespace string) (*Store, error) {
@@ -135,6 +138,29 @@ func (s *Store) Get(ctx context.Context, id string) (rollout.State, error) {
 		return rollout.State{}, err
 	}
 	s.remember(id, st.Version, cm.ResourceVersion, cached)
+	return st, nil
+}
+
+// GetFresh implements rollout.FreshReader: one GET from the API server (a
+// quorum read), whose answer this Provider's Stores then read until the
+// informer shows it or a later write. Runner.Run calls it as it starts driving
+// a rollout: the informer of a process that takes a rollout over may not show
+// the previous owner's last write yet (a Lease watch wakes the waiter tens of
+// milliseconds after the release; the ConfigMap watch is another stream).
+func (s *Store) GetFresh(ctx context.Context, id string) (rollout.State, error) {
+	name := ConfigMapName(id)
+	cm, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return rollout.State{}, classify(err, "kubernetes store: rollout %q (ConfigMap %s/%s)", id, s.namespace, name)
+	}
+	st, err := decodeConfigMap(cm)
+	if err != nil {
+		return rollout.State{}, err
+	}
+	if c := s.cache(ctx); c != nil {
+		c.remember(cm)
+	}
+	s.remember(id, st.Version, cm.ResourceVersion, false)
 	return st, nil
 }
 
@@ -218,17 +244,32 @@ func (s *Store) Update(ctx context.Context, st rollout.State) (rollout.State, er
 	return next, nil
 }
 
-// List implements rollout.StateStore.
+// List implements rollout.StateStore. It reads the namespace's ConfigMap
+// informer, with this Provider's own writes and deletes that the informer has
+// not shown yet, and makes no request; without the informer (no list and watch
+// on configmaps) it is one LIST. A Manager lists at every resync, and starting
+// a rollout lists twice: at a thousand rollouts, LISTs of every state made
+// starting them quadratic.
 func (s *Store) List(ctx context.Context) ([]rollout.State, error) {
-	list, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.Set{ManagedByLabel: s.p.opts.FieldManager, ComponentLabel: "rollout-state"}.String(),
-	})
-	if err != nil {
-		return nil, classify(err, "kubernetes store: list rollouts in %s", s.namespace)
+	var items []*corev1.ConfigMap
+	decode := decodeConfigMap
+	if c := s.cache(ctx); c != nil {
+		items = c.list(s.namespace)
+		decode = c.decode
+	} else {
+		list, err := s.p.cs.CoreV1().ConfigMaps(s.namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: labels.Set{ManagedByLabel: s.p.opts.FieldManager, ComponentLabel: "rollout-state"}.String(),
+		})
+		if err != nil {
+			return nil, classify(err, "kubernetes store: list rollouts in %s", s.namespace)
+		}
+		for i := range list.Items {
+			items = append(items, &list.Items[i])
+		}
 	}
-	out := make([]rollout.State, 0, len(list.Items))
-	for i := range list.Items {
-		st, err := decodeConfigMap(&list.Items[i])
+	out := make([]rollout.State, 0, len(items))
+	for _, cm := range items {
+		st, err := decode(cm)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/agentops/progressive/rollout"
 )
 
 // storeSyncWait bounds how long the first use of a namespace's Store waits for
@@ -50,6 +52,15 @@ type cmCache struct {
 	// deleted are objects this process deleted that the informer may still
 	// show, by name, with the last resourceVersion seen before the delete.
 	deleted map[string]string
+	// decoded are the states List decoded, by name, kept while their
+	// resourceVersion is current: a List decodes only what changed.
+	decoded map[string]decodedState
+}
+
+// decodedState is a state ConfigMap's state at one resourceVersion.
+type decodedState struct {
+	rv string
+	st rollout.State
 }
 
 // get returns the informer of ns, starting it on first use and waiting (up to
@@ -94,7 +105,7 @@ func (sc *storeCaches) close() {
 
 func startConfigMaps(p *Provider, ns string) *cmCache {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &cmCache{cancel: cancel, synced: make(chan struct{}), off: make(chan struct{}), known: map[string]*corev1.ConfigMap{}, deleted: map[string]string{}}
+	c := &cmCache{cancel: cancel, synced: make(chan struct{}), off: make(chan struct{}), known: map[string]*corev1.ConfigMap{}, deleted: map[string]string{}, decoded: map[string]decodedState{}}
 	sel := labels.Set{ManagedByLabel: p.opts.FieldManager, ComponentLabel: "rollout-state"}.String()
 	c.factory = informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithNamespace(ns),
 		informers.WithTransform(dropManagedFields),
@@ -133,7 +144,17 @@ func startConfigMaps(p *Provider, ns string) *cmCache {
 	_, _ = c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    forget,
 		UpdateFunc: func(_, obj any) { forget(obj) },
-		DeleteFunc: forget,
+		DeleteFunc: func(obj any) {
+			forget(obj)
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if cm, ok := obj.(*corev1.ConfigMap); ok {
+				c.mu.Lock()
+				delete(c.decoded, cm.Name)
+				c.mu.Unlock()
+			}
+		},
 	})
 	c.factory.StartWithContext(ctx)
 	go func() {
@@ -213,4 +234,52 @@ func (c *cmCache) forget(ns, name string) {
 	}
 	delete(c.known, name)
 	c.deleted[name] = rv
+}
+
+// list returns the state ConfigMaps of ns as reads see them: the informer's,
+// replaced by newer copies this process wrote or read directly, without those
+// it deleted, and with those it wrote that the informer has not shown yet.
+func (c *cmCache) list(ns string) []*corev1.ConfigMap {
+	cached, err := c.lister.ConfigMaps(ns).List(labels.Everything())
+	if err != nil {
+		cached = nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*corev1.ConfigMap, 0, len(cached)+len(c.known))
+	listed := make(map[string]bool, len(cached))
+	for _, cm := range cached {
+		listed[cm.Name] = true
+		if rv, ok := c.deleted[cm.Name]; ok && rvAtLeast(rv, cm.ResourceVersion) {
+			continue
+		}
+		if k := c.known[cm.Name]; k != nil && !rvAtLeast(cm.ResourceVersion, k.ResourceVersion) {
+			cm = k
+		}
+		out = append(out, cm)
+	}
+	for name, k := range c.known {
+		if !listed[name] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// decode is decodeConfigMap, remembered by resourceVersion.
+func (c *cmCache) decode(cm *corev1.ConfigMap) (rollout.State, error) {
+	c.mu.Lock()
+	d, ok := c.decoded[cm.Name]
+	c.mu.Unlock()
+	if ok && d.rv == cm.ResourceVersion && cm.ResourceVersion != "" {
+		return d.st, nil
+	}
+	st, err := decodeConfigMap(cm)
+	if err != nil {
+		return rollout.State{}, err
+	}
+	c.mu.Lock()
+	c.decoded[cm.Name] = decodedState{rv: cm.ResourceVersion, st: st}
+	c.mu.Unlock()
+	return st, nil
 }

@@ -184,7 +184,17 @@ func (sw *statusWatches) start(p *Provider, ns string) *nsWatch {
 			}
 		},
 		UpdateFunc: func(_, obj any) { sw.notify(nw, obj) },
-		DeleteFunc: func(obj any) { sw.notify(nw, obj) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if o, ok := obj.(metav1.Object); ok {
+				// A write of the provider's before the delete must not be
+				// read as the Deployment.
+				p.written.forget(o.GetNamespace(), o.GetName())
+			}
+			sw.notify(nw, obj)
+		},
 	})
 	nw.factory.StartWithContext(ctx)
 	nw.rs = startReplicaSets(ctx, p, ns, func(name string) { sw.notifyName(nw, name) })
