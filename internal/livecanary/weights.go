@@ -29,10 +29,10 @@ type WeightChange struct {
 // the canary's share of requests changes when the VirtualService really
 // changes, not when the runner decides to change it.
 type Weights struct {
-	ic     versioned.Interface
-	ns, vs string
-	route  string
-	log    *slog.Logger
+	ic       versioned.Interface
+	ns, vs   string
+	weightOf func(*istiov1.VirtualService) float64
+	log      *slog.Logger
 
 	bits atomic.Uint64 // math.Float64bits of the canary weight
 
@@ -46,10 +46,18 @@ type Weights struct {
 // target, with the istio router's default route progressive-<name>) until ctx
 // ends. Before the VirtualService exists the canary weight is 0.
 func WatchWeights(ctx context.Context, ic versioned.Interface, target progressive.Target, log *slog.Logger) *Weights {
-	w := &Weights{
-		ic: ic, ns: target.Namespace, vs: target.Name, route: "progressive-" + target.Name,
-		log: log, changed: make(chan struct{}),
-	}
+	route := "progressive-" + target.Name
+	return WatchVirtualService(ctx, ic, target.Namespace, target.Name,
+		func(vs *istiov1.VirtualService) float64 { return canaryWeight(vs, route) }, log)
+}
+
+// WatchVirtualService follows VirtualService ns/name until ctx ends, its
+// canary weight read by weightOf: each tool (progressive, Flagger, Argo
+// Rollouts) names its canary route and destination its own way. Before the
+// VirtualService exists the canary weight is 0.
+func WatchVirtualService(ctx context.Context, ic versioned.Interface, ns, name string, weightOf func(*istiov1.VirtualService) float64, log *slog.Logger) *Weights {
+	w := &Weights{ic: ic, ns: ns, vs: name, weightOf: weightOf, log: log, changed: make(chan struct{})}
+	w.set(0)
 	go w.run(ctx)
 	return w
 }
@@ -73,9 +81,12 @@ func (w *Weights) OnChange(f func(weight float64, at time.Time)) {
 }
 
 // Max is the largest canary weight seen.
-func (w *Weights) Max() float64 {
+func (w *Weights) Max() float64 { return HighestWeight(w.Changes()) }
+
+// HighestWeight is the largest weight in changes.
+func HighestWeight(changes []WeightChange) float64 {
 	m := 0.0
-	for _, c := range w.Changes() {
+	for _, c := range changes {
 		m = math.Max(m, c.Weight)
 	}
 	return m
@@ -125,7 +136,6 @@ func (w *Weights) set(weight float64) {
 // run watches the VirtualService, starting again (with the current state as
 // the watch's first event) whenever the watch ends.
 func (w *Weights) run(ctx context.Context) {
-	w.set(0)
 	for ctx.Err() == nil {
 		wi, err := w.ic.NetworkingV1().VirtualServices(w.ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + w.vs})
 		if err != nil {
@@ -137,7 +147,7 @@ func (w *Weights) run(ctx context.Context) {
 			switch ev.Type {
 			case watch.Added, watch.Modified:
 				if vs, ok := ev.Object.(*istiov1.VirtualService); ok {
-					w.set(canaryWeight(vs, w.route))
+					w.set(w.weightOf(vs))
 				}
 			case watch.Deleted:
 				w.set(0)
