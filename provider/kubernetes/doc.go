@@ -137,8 +137,13 @@
 // one the first time a weight between 0 and 100 is set; the EndpointSlices show a
 // change 15 to 80 ms after the write; Workload.Status is three reads, and none
 // while a WatchStatus subscription runs the namespace's informers (one, the
-// ReplicaSet List, under role.yaml, which grants no watch on replicasets); a
-// rollback decision to all traffic verified
+// ReplicaSet List, under role.yaml, which grants no watch on replicasets). The
+// other Deployment reads (adopting the target, Promote, RollbackCanary, the
+// Service router's canary checks) read the same informers then, and
+// Store.Get and Store.List the state ConfigMaps' informer: driving one rollout
+// through a deploy, two pauses, a scale and a promote made 0 reads per idle
+// tick (0.58 with direct GETs) and 0.57 per advancing tick (1.57), besides
+// its state writes (TestAPIRequestsPerTick). A rollback decision to all traffic verified
 // back on stable took 105 to 125 ms, and an in-place rolling update undone was
 // back to 30 ready pods of the old revision 420 ms after the decision. The design document's
 // scenarios run as programs in examples/k8s-canary, examples/k8s-bluegreen and

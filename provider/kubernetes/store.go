@@ -54,6 +54,12 @@ const (
 // list and watch on configmaps (role.yaml grants list only) the informer stops
 // and every Get is one GET.
 //
+// List reads the same informer (one LIST without it). GetFresh
+// (rollout.FreshReader) is one GET whose answer the Provider's Stores then
+// read: Runner.Run calls it before driving a rollout, so that a process
+// taking a rollout over never starts from a state older than the previous
+// owner's last write.
+//
 // It does not implement rollout.ObservationLog: the runner keeps the newest
 // rollout.MaxInlineObservations measurements in the state, and states above
 // MaxPlainState are stored gzipped so that they fit in a ConfigMap.

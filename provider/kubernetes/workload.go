@@ -146,12 +146,12 @@ func (p *Provider) scaleCanary(ctx context.Context, t progressive.Target, replic
 //
 // Without WatchStatus it makes three requests: two GETs and a ReplicaSet List.
 // While a WatchStatus subscription runs the namespace's informers, it reads
-// their caches and makes none, except that it reads directly a Deployment the
-// provider wrote that the cache has not shown yet (a Status right after
-// DeployCanary or Promote never judges the previous template), one whose
-// controller has not observed its latest generation, a stable Deployment the
-// cache lacks, and the ReplicaSets when the ReplicaSet informer is off (the Role
-// grants no watch on replicasets) or lacks a Deployment's current ReplicaSet.
+// their caches and makes none, except that it reads directly a stable
+// Deployment the cache lacks, and the ReplicaSets when the ReplicaSet informer
+// is off (the Role grants no watch on replicasets) or lacks a Deployment's
+// current ReplicaSet. A Deployment the provider wrote that the cache has not
+// shown yet is read as the write's answer (a Status right after DeployCanary
+// or Promote never judges the previous template, and makes no request).
 func (w *Workload) Status(ctx context.Context, t progressive.Target) (progressive.WorkloadStatus, error) {
 	if err := t.Validate(); err != nil {
 		return progressive.WorkloadStatus{}, fmt.Errorf("kubernetes: target %q: %w", t.String(), err)
