@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	ldclient "github.com/launchdarkly/go-server-sdk/v7"
+	"github.com/launchdarkly/go-server-sdk/v7/ldcomponents"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -26,6 +28,8 @@ import (
 	"github.com/agentops/progressive/metrics"
 	"github.com/agentops/progressive/provider/istio"
 	k8s "github.com/agentops/progressive/provider/kubernetes"
+	"github.com/agentops/progressive/provider/launchdarkly"
+	"github.com/agentops/progressive/provider/launchdarkly/ldfake"
 	"github.com/agentops/progressive/rollout"
 	"github.com/agentops/progressive/testkit/controlplane"
 	"github.com/agentops/progressive/testkit/promtest"
@@ -155,6 +159,7 @@ func TestGuideScenariosAgainstTheControlPlane(t *testing.T) {
 	t.Run("payment-service canary", w.canary)
 	t.Run("content-api rolling", w.rolling)
 	t.Run("order-management blue-green", w.blueGreen)
+	t.Run("payment_gateway_v2 flag rollout", w.flag)
 }
 
 // canary: the payment-service canary through Istio's CRDs is promoted; a
@@ -396,4 +401,131 @@ func readFile(t *testing.T, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// flagShare follows the share of users a flag serves the variation of value
+// to, read through LaunchDarkly's SDK as the application's own SDK would.
+// (This store never wrote the flag, so it knows variations by value, not by
+// the names the REST API gives them.)
+func flagShare(ctx context.Context, store *launchdarkly.Store, ref progressive.FlagRef, value any) func() float64 {
+	var mu sync.Mutex
+	share := 0.0
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if f, err := store.GetFlag(ctx, ref); err == nil {
+				p := 0.0
+				for _, wt := range f.Fallthrough.Weights {
+					if v, ok := f.Variation(wt.Variation); ok && f.On && v.Value == value {
+						p += wt.Weight
+					}
+				}
+				mu.Lock()
+				share = p
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return share
+	}
+}
+
+// flag: payment_gateway_v2 rolled out through LaunchDarkly (ldfake behind a
+// relay, written through its REST API by the binary's store and read back by
+// the real SDK), the users on the new gateway measured by Prometheus.
+func (w *world) flag(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns := w.e.NewNamespace(t)
+	const token, env = "api-token-1", "production"
+	fake := ldfake.New(token, env)
+	defer fake.Close()
+	fake.AddFlag("payments", ldfake.FlagSpec{Key: "payment_gateway_v2", Variations: []ldfake.Variation{{Value: false, Name: "off"}, {Value: true, Name: "on"}}})
+	fake.AddSegment(env, "beta-testers", "tess", "tom")
+	relay := startRelay(t, fake, env)
+	reads, err := launchdarkly.New(launchdarkly.Options{Project: "payments", BaseURL: fake.URL(), Environments: []launchdarkly.Environment{{
+		Key: env, SDKKey: "sdk-test", Config: ldclient.Config{DataSource: fake.DataSource(env), Events: ldcomponents.NoEvents(), Logging: ldcomponents.NoLogging()}}}})
+	require.NoError(t, err)
+	defer reads.Close()
+	ref := progressive.FlagRef{Project: "payments", Environment: env, Key: "payment_gateway_v2"}
+	// The users served "on" are the new gateway's; 1% of 1000 requests a
+	// second is enough for a measurement every half second.
+	w.app.Service(promtest.ServiceSpec{Namespace: ns, Name: "payment-service", CanaryVersion: "gateway-v2", RPS: 1000, CanaryShare: flagShare(ctx, reads, ref, true)})
+	w.waitStable(ctx, t, ns, "payment-service")
+
+	dir := t.TempDir()
+	cfg := w.config(t, dir, ns, "kubernetes", map[string]any{"flags": map[string]any{
+		"kind": "launchdarkly", "project": "payments", "baseURL": fake.URL(), "relayURL": relay.URL(),
+		"apiTokenFrom": map[string]string{"env": "LD_API_TOKEN"},
+		"environments": []any{map[string]any{"name": env, "sdkKeyFrom": map[string]string{"env": "LD_SDK_KEY"}}},
+	}})
+	environ := append(w.environ(dir), "LD_API_TOKEN="+token, "LD_SDK_KEY=sdk-cli")
+	r := exe(t, w.prog, environ, args([]string{"run", "--config", cfg}, sets(
+		"spec.target.namespace="+ns, "spec.release.version=gateway-v2",
+		"spec.strategy.flag.targetSoak=2s", "spec.strategy.flag.soak=3s",
+		"spec.checks[0].interval=500ms", "spec.checks[1].interval=500ms",
+	), examples+"payment-gateway-v2-flag.yaml")...)
+	require.Equal(t, 0, r.code, "promoted")
+	assert.Contains(t, r.stdout, `serves "on" to 1% of users`)
+	assert.Contains(t, r.stdout, "payment-success-rate 100 >= 99")
+	assert.Contains(t, r.stdout, "payment-gateway-v2 promoted")
+
+	// The fake's own model: on, everyone on "on".
+	raw, ok := fake.Flag("payments", "payment_gateway_v2")
+	require.True(t, ok)
+	var model struct {
+		Variations []struct {
+			ID   string `json:"_id"`
+			Name string `json:"name"`
+		} `json:"variations"`
+		Environments map[string]struct {
+			On          bool `json:"on"`
+			Fallthrough struct {
+				Variation *int `json:"variation"`
+				Rollout   *struct {
+					Variations []struct {
+						Variation int `json:"variation"`
+						Weight    int `json:"weight"`
+					} `json:"variations"`
+				} `json:"rollout"`
+			} `json:"fallthrough"`
+		} `json:"environments"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &model), "%s", raw)
+	prod := model.Environments[env]
+	assert.True(t, prod.On, "%s", raw)
+	onShare := 0
+	switch ft := prod.Fallthrough; {
+	case ft.Variation != nil:
+		if *ft.Variation == 1 {
+			onShare = 100000
+		}
+	case ft.Rollout != nil:
+		for _, v := range ft.Rollout.Variations {
+			if v.Variation == 1 {
+				onShare += v.Weight
+			}
+		}
+	}
+	assert.Equal(t, 100000, onShare, "everyone is served \"on\": %s", raw)
+	assert.Positive(t, fake.Writes())
+	// And the SDK, which the application reads, serves it so.
+	f, err := reads.GetFlag(ctx, ref)
+	require.NoError(t, err)
+	assert.True(t, f.On)
+	served := map[any]float64{}
+	for _, wt := range f.Fallthrough.Weights {
+		v, _ := f.Variation(wt.Variation)
+		served[v.Value] += wt.Weight
+	}
+	assert.Equal(t, 100.0, served[true], "%+v", f.Fallthrough)
 }

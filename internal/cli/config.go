@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +135,10 @@ type FlagsConfig struct {
 	// API key). Without it the store is read-only.
 	APITokenFrom *document.ValueFrom `json:"apiTokenFrom,omitempty"`
 	// BaseURL overrides the service's API address (a relay, a test server).
-	BaseURL      string            `json:"baseURL,omitempty"`
+	BaseURL string `json:"baseURL,omitempty"`
+	// RelayURL makes LaunchDarkly's SDK read flags from a Relay Proxy (or a
+	// test's stand-in) instead of LaunchDarkly's streaming service.
+	RelayURL     string            `json:"relayURL,omitempty"`
 	Environments []FlagEnvironment `json:"environments"`
 }
 
@@ -288,6 +292,14 @@ func (c *Config) validate() error {
 			checkFrom(add, fmt.Sprintf("flags.environments[%d].sdkKeyFrom", i), e.SDKKeyFrom, true)
 		}
 		checkFrom(add, "flags.apiTokenFrom", f.APITokenFrom, false)
+		if f.RelayURL != "" {
+			if f.Kind != FlagsLaunchDarkly {
+				add("flags.relayURL", f.RelayURL, "only the launchdarkly store reads from a relay")
+			}
+			if u, err := url.Parse(f.RelayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("flags.relayURL", f.RelayURL, "want an http or https URL")
+			}
+		}
 	}
 	validateQueries(add, c.Queries)
 	validateHooks(add, c.Hooks)

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/launchdarkly/go-sdk-common/v3/ldlog"
+	ldclient "github.com/launchdarkly/go-server-sdk/v7"
+	"github.com/launchdarkly/go-server-sdk/v7/ldcomponents"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -247,7 +250,14 @@ func (s *session) flagStore(ctx context.Context) (progressive.FlagStore, error) 
 	case FlagsLaunchDarkly:
 		opts := launchdarkly.Options{Project: fc.Project, APIToken: token, BaseURL: fc.BaseURL}
 		for i, e := range fc.Environments {
-			opts.Environments = append(opts.Environments, launchdarkly.Environment{Key: e.Name, SDKKey: keys[i]})
+			// The CLI evaluates no flag for users: it sends no analytics
+			// events, and the SDK's own lines below errors would drown the
+			// progress view.
+			sdk := ldclient.Config{Events: ldcomponents.NoEvents(), Logging: ldcomponents.Logging().MinLevel(ldlog.Error)}
+			if fc.RelayURL != "" {
+				sdk.ServiceEndpoints = ldcomponents.RelayProxyEndpointsWithoutEvents(fc.RelayURL)
+			}
+			opts.Environments = append(opts.Environments, launchdarkly.Environment{Key: e.Name, SDKKey: keys[i], Config: sdk})
 		}
 		st, err := launchdarkly.New(opts)
 		if err != nil {
