@@ -55,6 +55,9 @@ type Config struct {
 	Queries map[string]string `json:"queries,omitempty"`
 	// Hooks define the hooks documents name without a URL (HookConfig).
 	Hooks map[string]HookConfig `json:"hooks,omitempty"`
+	// Checklist gates run with the production validation checklist
+	// (ChecklistConfig).
+	Checklist *ChecklistConfig `json:"checklist,omitempty"`
 
 	// path is where the document was read, for messages and relative paths.
 	path string
@@ -303,6 +306,7 @@ func (c *Config) validate() error {
 	}
 	validateQueries(add, c.Queries)
 	validateHooks(add, c.Hooks)
+	validateChecklist(add, c.Checklist)
 	if len(ps) == 0 {
 		return nil
 	}

@@ -37,6 +37,7 @@ second, stored under $XDG_STATE_HOME/progressive/sim unless --state-dir says
 otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 	f.withStore().withSim().withSet()
 	sf := addSimFlags(f)
+	cf := addChecklistFlags(f)
 	rerun := f.fs.Bool("rerun", false, "start again under a new id when a rollout of this name already ended")
 	timeout := f.fs.Duration("timeout", 0, "stop driving after this long, leaving the rollout stored (0: until it ends)")
 	approve := gateFlag{}
@@ -104,6 +105,9 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		return err
 	}
 	opts.Observers = append(opts.Observers, view)
+	if opts.Checklist, err = s.checklist(ctx, cf, a.Now()); err != nil {
+		return err
+	}
 	runner, err := rollout.New(opts)
 	if err != nil {
 		return err
@@ -112,6 +116,9 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		return withCode(ExitInvalid, fmt.Errorf("%s: %w", pos[0], err))
 	}
 	id, err := a.startOrResume(ctx, runner, store, plan, *rerun)
+	if errors.Is(err, rollout.ErrChecklist) {
+		a.explainRefusal(ctx, opts.Checklist, runner, plan)
+	}
 	if err != nil {
 		return err
 	}
