@@ -129,7 +129,9 @@ func addChecklistFlags(f *flags) *checklistFlags {
 // for them.
 type given rollout.Attested
 
-func (g given) Attested(context.Context, string) (rollout.Attested, error) { return rollout.Attested(g), nil }
+func (g given) Attested(context.Context, string) (rollout.Attested, error) {
+	return rollout.Attested(g), nil
+}
 
 // checklist builds the gate of run from the configuration and the flags; nil
 // when the configuration has none. Attestations of items the checklist does
