@@ -16,7 +16,14 @@
 // providers (Kubernetes, a router, Prometheus, a flag store, the state store)
 // come from a small configuration document (Config), never from flags, so that
 // no credential lands in a shell's history: secrets are read from environment
-// variables or files the document names. With --sim any document runs against
+// variables or files the document names. The configuration also binds a
+// document's names to the environment: a check whose query is a name in
+// queries is measured by that PromQL template, a hook without a url is the
+// command, Job or webhook of its name in hooks (a name not defined is
+// refused), and a checklist section gates run with the production checklist.
+// --set path=value edits a document before the strict decoder reads it, so
+// that a pipeline runs the checked-in file for its build. With --sim any
+// document runs against
 // the simulator (provider/sim) on a fake clock driven to the end: a rehearsal
 // of hours that takes a second. Rehearsals are stored apart from real
 // rollouts ($XDG_STATE_HOME/progressive/sim), so that a simulated rollout
