@@ -40,6 +40,13 @@ flags: {kind: unleash, environments: [{name: production}]}
 			`flags.kind: "unleash": want launchdarkly or flagsmith`,
 			`flags.environments[0].sdkKeyFrom: "": must name an env variable or a file`,
 		}},
+		{"a relay for a store that has none", `apiVersion: progressive.agentops.dev/v1alpha1
+kind: Config
+flags: {kind: flagsmith, relayURL: "relay:8030", environments: [{name: production, sdkKeyFrom: {env: K}}]}
+`, []string{
+			`flags.relayURL: "relay:8030": only the launchdarkly store reads from a relay`,
+			`flags.relayURL: "relay:8030": want an http or https URL`,
+		}},
 		{"a secret named twice", `apiVersion: progressive.agentops.dev/v1alpha1
 kind: Config
 prometheus: {address: "http://p:9090", bearerTokenFrom: {env: A, file: /b}}
