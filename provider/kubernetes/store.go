@@ -255,7 +255,9 @@ func (s *Store) Update(ctx context.Context, st rollout.State) (rollout.State, er
 // not shown yet, and makes no request; without the informer (no list and watch
 // on configmaps) it is one LIST. A Manager lists at every resync, and starting
 // a rollout lists twice: at a thousand rollouts, LISTs of every state made
-// starting them quadratic.
+// starting them quadratic. Each state is decoded once per resourceVersion, so
+// the states of two Lists may share their slices and maps: read them, do not
+// modify them.
 func (s *Store) List(ctx context.Context) ([]rollout.State, error) {
 	var items []*corev1.ConfigMap
 	decode := decodeConfigMap
