@@ -160,6 +160,7 @@ func TestGuideScenariosAgainstTheControlPlane(t *testing.T) {
 	t.Run("content-api rolling", w.rolling)
 	t.Run("order-management blue-green", w.blueGreen)
 	t.Run("payment_gateway_v2 flag rollout", w.flag)
+	t.Run("production checklist", w.checklist)
 }
 
 // canary: the payment-service canary through Istio's CRDs is promoted; a

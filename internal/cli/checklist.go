@@ -136,7 +136,7 @@ func (g given) Attested(context.Context, string) (rollout.Attested, error) {
 // checklist builds the gate of run from the configuration and the flags; nil
 // when the configuration has none. Attestations of items the checklist does
 // not have are refused here, naming the flag.
-func (s *session) checklist(ctx context.Context, cf *checklistFlags, now time.Time) (*rollout.Checklist, error) {
+func (s *session) checklist(ctx context.Context, cf *checklistFlags, plan *progressive.Plan, now time.Time) (*rollout.Checklist, error) {
 	c := s.cfg.Checklist
 	if c == nil {
 		if len(cf.attest) > 0 || cf.override != "" {
@@ -145,6 +145,16 @@ func (s *session) checklist(ctx context.Context, cf *checklistFlags, now time.Ti
 		return nil, nil
 	}
 	opts := rollout.ProductionChecklistOptions{}
+	if !s.flags.sim && c.applies(*plan) {
+		// The rollback's writes are rehearsed through server-side dry runs
+		// before the rollout starts; a router or flag store without a dry-run
+		// mode leaves the item to staging's records or to a person.
+		rehearsal, err := s.rehearsalProviders(ctx, plan)
+		if err != nil {
+			return nil, err
+		}
+		opts.Rehearsal = rehearsal
+	}
 	if st := c.Staging; st != nil {
 		store, err := s.stagingStore(st)
 		if err != nil {
@@ -231,4 +241,17 @@ func configName(c *Config) string {
 		return "the configuration"
 	}
 	return "config " + c.path
+}
+
+// rehearsalProviders are the configured providers with the kubernetes
+// provider in dry-run mode, from a session of their own: the session's
+// provider, built once, writes for real.
+func (s *session) rehearsalProviders(ctx context.Context, plan *progressive.Plan) (*rollout.Providers, error) {
+	rs := &session{app: s.app, cfg: s.cfg, flags: s.flags}
+	s.closers.add(rs.close)
+	ps, err := rs.providers(ctx, plan, true)
+	if err != nil {
+		return nil, err
+	}
+	return &ps, nil
 }

@@ -105,7 +105,7 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		return err
 	}
 	opts.Observers = append(opts.Observers, view)
-	if opts.Checklist, err = s.checklist(ctx, cf, a.Now()); err != nil {
+	if opts.Checklist, err = s.checklist(ctx, cf, &plan, a.Now()); err != nil {
 		return err
 	}
 	runner, err := rollout.New(opts)

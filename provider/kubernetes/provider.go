@@ -224,6 +224,15 @@ func (p *Provider) Router() *Router { return &Router{p: p} }
 // DryRun reports whether writes are server-side dry runs.
 func (p *Provider) DryRun() bool { return p.opts.DryRun }
 
+// DryRun reports whether the workload's writes are server-side dry runs, so
+// that Runner.DryRun and the checklist's rollback rehearsal send them rather
+// than only describe them (rollout.DryRunner).
+func (w *Workload) DryRun() bool { return w.p.DryRun() }
+
+// DryRun reports whether the router's writes are server-side dry runs
+// (rollout.DryRunner).
+func (r *Router) DryRun() bool { return r.p.DryRun() }
+
 func (p *Provider) dryRun() []string {
 	if p.opts.DryRun {
 		return []string{metav1.DryRunAll}
