@@ -181,4 +181,31 @@
 // to the provider's informers, and made a deploy step's ReadyTimeout count
 // from its first claim (rollout.StepState.ClaimedAt) rather than from Start,
 // which had rolled back the rollouts that waited longest for a replica.
+//
+// A second 1,000-rollout run before those last changes (same flags, load
+// average about 20 from other builds) ended every rollout but promoted 586:
+// 414 were rolled back safely with "promoted stable not ready within 10m",
+// the kube-controller-manager on the shared cores having fallen minutes
+// behind on the thousand promotions ("read version is not as new as written
+// version"). It also found six overlaps of up to 2 s in which a waiting
+// replica took a Lease over while its holder still drove: client-go's
+// elector counts RenewDeadline from when a renewal returned, the waiters
+// count LeaseDuration from the RenewTime it sent, and renewals were taking
+// seconds. A holder now stops driving by its own record's expiry
+// (kubernetes.Lease, lease_fence.go).
+//
+// With all of the above (2026-12-02, internal/testenv, two shared cores,
+// load average 4 to 10 from other work), with
+//
+//	go run ./internal/livescale/cmd/scaleout -n 1000 -p 3 -lease-duration 30s -renew-deadline 20s -retry-period 5s
+//
+// 1,000 rollouts, 3 replicas: all 1,000 promoted, no violation, no step
+// completion done twice. Starting in batches of 100 took 6m2s, from Start to
+// a replica's first claim p50 4.9 s, p99 16.1 s; wall 15m28s from the first
+// Start to the last end. The killed replica held 154 rollouts, all resumed by
+// the others 25.4 to 30.6 s after the kill (p50 29.0 s, the Lease's 30 s).
+// 121,053 API requests (104,502 writes), 121 per rollout, 130 a second;
+// 825 MiB of peak RSS in all, 0.8 MiB per rollout; 19.1 ms of CPU per
+// decision (18,995 decisions); schedule lag over all 13,000 steps p50
+// 279 ms, p90 1.33 s, p99 4.19 s, max 32.7 s (the killed replica's rollouts).
 package livescale
