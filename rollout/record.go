@@ -66,6 +66,24 @@ type Duration time.Duration
 // MarshalJSON implements json.Marshaler.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
+// Readable is the duration rounded for a person: a measured 2.675121872s
+// reads 2.68s, 11m51.6s reads 11m52s. Records keep the exact value.
+func (d Duration) Readable() string {
+	v := time.Duration(d)
+	a := v.Abs()
+	switch {
+	case a >= time.Minute:
+		v = v.Round(time.Second)
+	case a >= 10*time.Second:
+		v = v.Round(100 * time.Millisecond)
+	case a >= time.Second:
+		v = v.Round(10 * time.Millisecond)
+	default:
+		v = v.Round(time.Millisecond)
+	}
+	return formatDuration(v)
+}
+
 // UnmarshalJSON implements json.Unmarshaler.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string

@@ -321,7 +321,7 @@ func learn(st *State, outcome Outcome, obs []analysis.Measurement) []string {
 	im := st.Record.Impact
 	switch outcome {
 	case OutcomePromoted:
-		out = append(out, fmt.Sprintf("%s was promoted after %s with %d measurements and no failed check.", st.Plan.Release, formatDuration(time.Duration(im.Duration)), im.Measurements))
+		out = append(out, fmt.Sprintf("%s was promoted after %s with %d measurements and no failed check.", st.Plan.Release, im.Duration.Readable(), im.Measurements))
 	default:
 		where := ""
 		if im.MaxCanaryWeight > 0 {
@@ -332,7 +332,7 @@ func learn(st *State, outcome Outcome, obs []analysis.Measurement) []string {
 		}
 		out = append(out, fmt.Sprintf("%s was %s%s: %s.", st.Plan.Release, strings.ReplaceAll(string(outcome), "-", " "), where, strings.TrimSuffix(st.Rollback.Reason, ".")))
 		if im.TimeToDetect != nil {
-			out = append(out, fmt.Sprintf("Detected within %s of the last good measurement; %s %s after the decision.", time.Duration(*im.TimeToDetect), backWordsPast(st.Plan), time.Duration(*im.RollbackDuration)))
+			out = append(out, fmt.Sprintf("Detected within %s of the last good measurement; %s %s after the decision.", im.TimeToDetect.Readable(), backWordsPast(st.Plan), im.RollbackDuration.Readable()))
 		}
 	}
 	for _, s := range checkSummaries(obs) {

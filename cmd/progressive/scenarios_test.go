@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -220,6 +221,19 @@ func (w *world) canary(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rec))
 	assert.Equal(t, rollout.OutcomeRolledBack, rec.Impact.Outcome)
 	assert.Equal(t, 10.0, rec.Impact.MaxCanaryWeight)
+
+	// Both releases' timelines, drawn from the ConfigMap store: the pictures
+	// a post-incident review looks at. $PROGRESSIVE_TEST_ARTIFACTS keeps them.
+	out := cmp.Or(os.Getenv("PROGRESSIVE_TEST_ARTIFACTS"), dir)
+	for _, v := range []string{"v2.0.1", "v2.0.2"} {
+		svg := filepath.Join(out, "payment-service-"+v+".svg")
+		r = exe(t, w.prog, environ, "record", "--config", cfg, "--svg", svg, "payment-service-"+v)
+		require.Equal(t, 0, r.code)
+		b, err := os.ReadFile(svg)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "<svg")
+		assert.Contains(t, string(b), "error-rate")
+	}
 }
 
 // rolling: content-api's rolling update on the kubernetes workload alone

@@ -185,14 +185,14 @@ func (a *App) drive(ctx, runCtx context.Context, runner *rollout.Runner, id stri
 
 func printOutcome(a *App, st rollout.State, rec rollout.DecisionRecord) {
 	im := rec.Impact
-	fmt.Fprintf(a.Stdout, "\nrollout %s %s after %s; the new version took up to %g%% of the traffic\n", st.ID, im.Outcome, time.Duration(im.Duration), maxShare(rec))
+	fmt.Fprintf(a.Stdout, "\nrollout %s %s after %s; the new version took up to %g%% of the traffic\n", st.ID, im.Outcome, im.Duration.Readable(), maxShare(rec))
 	if st.Rollback != nil {
 		fmt.Fprintf(a.Stdout, "reason: %s\n", st.Rollback.Reason)
 	}
 	if im.TimeToDetect != nil {
-		fmt.Fprintf(a.Stdout, "detected within %s", time.Duration(*im.TimeToDetect))
+		fmt.Fprintf(a.Stdout, "detected within %s", im.TimeToDetect.Readable())
 		if im.TimeToRecover != nil {
-			fmt.Fprintf(a.Stdout, ", recovered %s after the last good measurement", time.Duration(*im.TimeToRecover))
+			fmt.Fprintf(a.Stdout, ", recovered %s after the last good measurement", im.TimeToRecover.Readable())
 		}
 		fmt.Fprintln(a.Stdout)
 	}

@@ -396,7 +396,7 @@ func cmdHistory(ctx context.Context, a *App, args []string) error {
 	for _, r := range recs {
 		ttd := "-"
 		if r.Impact.TimeToDetect != nil {
-			ttd = time.Duration(*r.Impact.TimeToDetect).String()
+			ttd = r.Impact.TimeToDetect.Readable()
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%g%%\t%s\n", r.ID, r.Context.Service, r.Context.Strategy, r.Context.Release,
 			r.Impact.Outcome, r.Impact.StartedAt.Format("2006-01-02 15:04"), time.Duration(r.Impact.Duration), maxShare(r), ttd)
@@ -493,9 +493,9 @@ func printRecord(a *App, rec rollout.DecisionRecord) {
 	for _, l := range rec.Learning {
 		fmt.Fprintf(w, "Learning:  %s\n", l)
 	}
-	fmt.Fprintf(w, "Impact:    %s after %s, up to %g%%", im.Outcome, time.Duration(im.Duration), maxShare(rec))
+	fmt.Fprintf(w, "Impact:    %s after %s, up to %g%%", im.Outcome, im.Duration.Readable(), maxShare(rec))
 	if im.TimeToDetect != nil {
-		fmt.Fprintf(w, ", detected within %s", time.Duration(*im.TimeToDetect))
+		fmt.Fprintf(w, ", detected within %s", im.TimeToDetect.Readable())
 	}
 	if im.TimeToRecover != nil {
 		fmt.Fprintf(w, ", recovered within %s", time.Duration(*im.TimeToRecover))

@@ -107,13 +107,13 @@ func subtitle(rec rollout.DecisionRecord) string {
 		parts = append(parts, string(im.Outcome))
 	}
 	if im.Duration > 0 {
-		parts = append(parts, "after "+time.Duration(im.Duration).String())
+		parts = append(parts, "after "+im.Duration.Readable())
 	}
 	if im.MaxCanaryWeight > 0 {
 		parts = append(parts, "canary up to "+num(im.MaxCanaryWeight)+"%")
 	}
 	if im.TimeToDetect != nil {
-		parts = append(parts, "detected within "+time.Duration(*im.TimeToDetect).String())
+		parts = append(parts, "detected within "+im.TimeToDetect.Readable())
 	}
 	return strings.Join(parts, ", ")
 }
