@@ -178,6 +178,13 @@ func newHarness(t *testing.T, opts controller.Options[*Release]) *harness {
 // newHarnessOf is newHarness with binding b.
 func newHarnessOf(t *testing.T, b releaseBinding, opts controller.Options[*Release]) *harness {
 	t.Helper()
+	return newHarnessStore(t, b, opts, nil)
+}
+
+// newHarnessStore is newHarnessOf keeping the rollouts in store (nil: the
+// runner's default).
+func newHarnessStore(t *testing.T, b releaseBinding, opts controller.Options[*Release], store rollout.StateStore) *harness {
+	t.Helper()
 	h := &harness{t: t, ns: "shop", clk: testingclock.NewFakeClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))}
 	h.env = sim.New(sim.Options{Clock: h.clk, Seed: 1})
 	for _, name := range []string{"checkout", "search"} {
@@ -194,6 +201,7 @@ func newHarnessOf(t *testing.T, b releaseBinding, opts controller.Options[*Relea
 			Workloads: []progressive.Workload{h.env.Workload},
 		},
 		Clock:     h.clk,
+		Store:     store,
 		Observers: []rollout.Observer{controller.Events(h.rec)},
 		Logger:    controller.Logger(testLogr(t)),
 	})

@@ -167,6 +167,10 @@ type tracked struct {
 	// set while a reconcile of the object runs.
 	version int64
 	driving bool
+	// refreshed is set once the rollout's state was read from the store's
+	// backend (rollout.Runner.Refresh) by this Reconciler: its first drive
+	// may follow another process's, whose last write the cache may not show.
+	refreshed bool
 	// pending is the newest version a watch showed that no reconcile has
 	// seen yet; stale counts the reconciles in a row that ended behind it.
 	pending int64
@@ -359,6 +363,13 @@ func (r *Reconciler[T]) drive(ctx context.Context, obj T, st rollout.State) (rec
 	res := rollout.Result{Phase: st.Phase, Step: st.Step.Index}
 	var rerr error
 	if !st.Phase.Terminal() {
+		key := client.ObjectKeyFromObject(obj)
+		if !r.refreshed(key) {
+			if err := r.runner.Refresh(ctx, st.ID); err != nil {
+				return r.result(ctx, st.ID, rollout.Result{}, err)
+			}
+			r.markRefreshed(key)
+		}
 		began := time.Now()
 		res, rerr = r.runner.Reconcile(ctx, st.ID)
 		logf.FromContext(ctx).V(1).Info("rollout reconciled", "rollout", st.ID, "phase", res.Phase, "step", res.Step,

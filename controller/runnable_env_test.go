@@ -132,9 +132,9 @@ func TestRunnableDrivesOnTheLeaderOfARealManager(t *testing.T) {
 
 	// The leader's resync found it (Manager.Run lists at once when started;
 	// this one started before the rollout existed, so kick it as the next
-	// resync would).
-	a.m.Resync()
-	require.Eventually(t, func() bool { return len(a.m.Driving()) == 1 }, 30*time.Second, 50*time.Millisecond, "the leader drives it")
+	// resync would, until its store's informer shows the CLI's write: List
+	// reads the cache, which may be a moment behind another process).
+	require.Eventually(t, func() bool { a.m.Resync(); return len(a.m.Driving()) == 1 }, 30*time.Second, 100*time.Millisecond, "the leader drives it")
 	require.Eventually(t, func() bool {
 		st, err := cli.Get(context.Background(), "search-v9")
 		return err == nil && st.Step.Index >= 2

@@ -119,6 +119,23 @@ func (r *Reconciler[T]) saw(key types.NamespacedName, version int64) {
 	}
 }
 
+// refreshed reports whether key's rollout state was read fresh by this
+// Reconciler (see tracked.refreshed).
+func (r *Reconciler[T]) refreshed(key types.NamespacedName) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.objects[key]
+	return t != nil && t.refreshed
+}
+
+func (r *Reconciler[T]) markRefreshed(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.objects[key]; t != nil {
+		t.refreshed = true
+	}
+}
+
 // maxStale bounds the reconciles in a row that end behind a version the watch
 // showed (end): a state deleted since would otherwise requeue for good.
 const maxStale = 100

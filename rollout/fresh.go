@@ -40,6 +40,24 @@ func (r *Runner) readFresh(ctx context.Context, id string) error {
 	}
 }
 
+// Refresh makes the store show rollout id as its backend holds it now, when
+// the store is a FreshReader, and does nothing otherwise. Run does this itself
+// before it drives; a program that calls Reconcile directly (a controller)
+// calls Refresh before the first Reconcile of a rollout it may not have
+// driven a moment ago: after its process started, or after it won the leader
+// election another process held. A transient error is returned as it is, for
+// the caller to requeue.
+func (r *Runner) Refresh(ctx context.Context, id string) error {
+	fr, ok := r.opts.Store.(FreshReader)
+	if !ok {
+		return nil
+	}
+	if _, err := fr.GetFresh(ctx, id); err != nil {
+		return fmt.Errorf("rollout %s: read the stored state before driving: %w", id, err)
+	}
+	return nil
+}
+
 // freshHolder reads st, a rollout that holds a subject in a listed state, from
 // the store's backend when the store is a FreshReader, and reports whether it
 // still holds it (true too when it cannot tell: a refusal is the safe side).
