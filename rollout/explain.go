@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/analysis"
+	"github.com/agentops/progressive/internal/shortdur"
 )
 
 // Explain renders a plan as the timeline a person reads before approving it: what
@@ -353,14 +354,7 @@ func formatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return shortdur.String(d)
 }
 
 func orDuration(d, def time.Duration) time.Duration {

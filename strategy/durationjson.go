@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/shortdur"
 )
 
 // The strategy structs hold time.Duration fields, which encoding/json writes as
@@ -32,27 +33,13 @@ type durationText time.Duration
 
 // MarshalJSON writes "15m" rather than 900000000000.
 func (d durationText) MarshalJSON() ([]byte, error) {
-	return json.Marshal(shortDuration(time.Duration(d)))
+	return json.Marshal(shortdur.String(time.Duration(d)))
 }
 
 var (
 	durationTextType = reflect.TypeFor[durationText]()
 	rawType          = reflect.TypeFor[json.RawMessage]()
 )
-
-// shortDuration writes d as time.Duration.String does, without the zero units
-// it appends: "15m" rather than "15m0s", "2h" rather than "2h0m0s". The result
-// parses back to d with time.ParseDuration.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
 
 // shadowOf returns t with each time.Duration field replaced by as. Unexported
 // fields are left out (encoding/json ignores them too). An embedded field is

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/shortdur"
 )
 
 // Names of the strategies, as Plan.Strategy records them and Lookup accepts them.
@@ -343,17 +344,8 @@ func joinWords(s []string) string {
 	}
 }
 
-// duration formats 15m0s as 15m and 24h0m0s as 24h.
-func dur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
+// dur formats 15m0s as 15m and 24h0m0s as 24h.
+func dur(d time.Duration) string { return shortdur.String(d) }
 
 // rollbackClause says what rolls back and how (undo), for Plan.Reason.
 func rollbackClause(checks []progressive.Check, policy progressive.InconclusivePolicy, undo string) string {

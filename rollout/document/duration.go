@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/agentops/progressive/internal/shortdur"
 )
 
 // Duration is a length of time written the way people write it: "15m", "90s",
@@ -20,18 +22,7 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // String writes d in its shortest form: 15m rather than 15m0s, 24h rather than
 // 24h0m0s, 0s for zero.
-func (d Duration) String() string { return shortDuration(time.Duration(d)) }
-
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
+func (d Duration) String() string { return shortdur.String(time.Duration(d)) }
 
 // parseDuration reads a duration string; a bare number is refused because its
 // unit would be a guess (seconds? nanoseconds?).

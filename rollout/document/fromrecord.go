@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/agentops/progressive"
+	"github.com/agentops/progressive/internal/shortdur"
 	"github.com/agentops/progressive/rollout"
 	"go.yaml.in/yaml/v3"
 )
@@ -54,7 +55,7 @@ func FromRecord(rec rollout.DecisionRecord, plan progressive.Plan) (*Template, e
 		Metadata: TemplateMetadata{
 			Name: dnsName(plan.Target.Name + "-" + plan.Strategy),
 			Description: fmt.Sprintf("Exported from rollout %s of %s, promoted after %s: %s",
-				rec.ID, rec.Context.Service, shortDuration(time.Duration(rec.Impact.Duration)), plan.Reason),
+				rec.ID, rec.Context.Service, shortdur.String(time.Duration(rec.Impact.Duration)), plan.Reason),
 		},
 		body: body,
 	}
