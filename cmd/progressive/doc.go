@@ -12,7 +12,8 @@
 // that environment: queries (a check's named measurement as a PromQL
 // template), hooks (a named hook as a local command, a Kubernetes Job or a
 // webhook) and the validation checklist that gates run (answered with
-// --attest ITEM=NAME or --checklist-override REASON).
+// --attest ITEM=NAME or --checklist-override REASON). run --metrics-addr
+// serves the runner's Prometheus metrics while it drives.
 //
 // The same commands are a kubectl plugin as cmd/kubectl-progressive. All of
 // the code is in internal/cli; `progressive -h` lists the commands and the

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentops/progressive"
 	"github.com/agentops/progressive/rollout"
 )
@@ -136,7 +138,7 @@ func (g given) Attested(context.Context, string) (rollout.Attested, error) {
 // checklist builds the gate of run from the configuration and the flags; nil
 // when the configuration has none. Attestations of items the checklist does
 // not have are refused here, naming the flag.
-func (s *session) checklist(ctx context.Context, cf *checklistFlags, plan *progressive.Plan, now time.Time) (*rollout.Checklist, error) {
+func (s *session) checklist(ctx context.Context, cf *checklistFlags, plan *progressive.Plan, monitoring prometheus.Gatherer, now time.Time) (*rollout.Checklist, error) {
 	c := s.cfg.Checklist
 	if c == nil {
 		if len(cf.attest) > 0 || cf.override != "" {
@@ -144,7 +146,9 @@ func (s *session) checklist(ctx context.Context, cf *checklistFlags, plan *progr
 		}
 		return nil, nil
 	}
-	opts := rollout.ProductionChecklistOptions{}
+	// With --metrics-addr the runner's collector is served: monitoring-ready
+	// holds by evidence; without it, a person attests it.
+	opts := rollout.ProductionChecklistOptions{Monitoring: monitoring}
 	if !s.flags.sim && c.applies(*plan) {
 		// The rollback's writes are rehearsed through server-side dry runs
 		// before the rollout starts; a router or flag store without a dry-run

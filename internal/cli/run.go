@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/agentops/progressive"
@@ -40,6 +41,7 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 	cf := addChecklistFlags(f)
 	rerun := f.fs.Bool("rerun", false, "start again under a new id when a rollout of this name already ended")
 	timeout := f.fs.Duration("timeout", 0, "stop driving after this long, leaving the rollout stored (0: until it ends)")
+	metricsAddr := f.fs.String("metrics-addr", "", "serve the runner's Prometheus metrics at http://`ADDR`/metrics while it drives (host:port, port 0 picks one); the checklist's monitoring-ready holds with it")
 	approve := gateFlag{}
 	f.fs.Var(approve, "approve", "approve the `gate` named when the plan reaches it (repeatable); otherwise a gate waits for the promote command")
 	pos, err := f.parse(args)
@@ -54,6 +56,16 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 	}
 	if *timeout < 0 {
 		return invalidf("flag --timeout %s: must not be negative", *timeout)
+	}
+	var monitoring prometheus.Gatherer
+	var served *metricsServer
+	if *metricsAddr != "" {
+		if served, err = serveMetrics(*metricsAddr, a.Stderr); err != nil {
+			return err
+		}
+		defer served.close()
+		monitoring = served.registry
+		fmt.Fprintf(a.Stderr, "metrics: %s\n", served.url)
 	}
 	src, err := readDocument(pos[0], f.sets)
 	if err != nil {
@@ -105,7 +117,10 @@ otherwise (never in the configured store). --sim-fault rehearses a regression.`)
 		return err
 	}
 	opts.Observers = append(opts.Observers, view)
-	if opts.Checklist, err = s.checklist(ctx, cf, &plan, a.Now()); err != nil {
+	if served != nil {
+		opts.Observers = append(opts.Observers, served.metrics)
+	}
+	if opts.Checklist, err = s.checklist(ctx, cf, &plan, monitoring, a.Now()); err != nil {
 		return err
 	}
 	runner, err := rollout.New(opts)
