@@ -133,7 +133,14 @@ func render(b *strings.Builder, m model, opts Options) {
 	c.printf("<title id=\"timeline-title\">%s</title>\n", esc(m.title))
 	c.printf("<desc id=\"timeline-desc\">%s</desc>\n", esc(describe(m)))
 	c.printf(`<rect class="background" x="0" y="0" width="%d" height="%s" fill="#ffffff"/>`+"\n", opts.Width, f1(height))
-	c.printf(`<text class="heading" x="%s" y="26" font-size="16" font-weight="bold" fill="#111">%s</text>`+"\n", f1(c.left), esc(m.title))
+	// A long title (a generated namespace, a long image reference) would run
+	// off the picture: it is squeezed into the width instead (the <title>
+	// above keeps it whole for a screen reader).
+	fit := ""
+	if avail := float64(opts.Width) - c.left - 16; headingWidth(m.title) > avail {
+		fit = fmt.Sprintf(` textLength="%s" lengthAdjust="spacingAndGlyphs"`, f1(avail))
+	}
+	c.printf(`<text class="heading" x="%s" y="26" font-size="16" font-weight="bold" fill="#111"%s>%s</text>`+"\n", f1(c.left), fit, esc(m.title))
 	if m.subtitle != "" {
 		c.printf(`<text class="subheading" x="%s" y="46" fill="#444">%s</text>`+"\n", f1(c.left), esc(m.subtitle))
 	}
@@ -613,3 +620,7 @@ func xmlChar(r rune) bool {
 		r >= 0xE000 && r <= 0xFFFD ||
 		r >= 0x10000 && r <= 0x10FFFF
 }
+
+// headingWidth estimates the width of s in the heading's 16px bold sans-serif:
+// about 9.5 px a character, enough to tell when it would not fit.
+func headingWidth(s string) float64 { return 9.5 * float64(utf8.RuneCountInString(s)) }

@@ -423,3 +423,27 @@ func TestHTMLIsSelfContained(t *testing.T) {
 	assert.Len(t, svg.all("g", "decision"), len(rec.Decisions))
 	assert.Equal(t, len(rec.Decisions), strings.Count(page, `<li id="decision-`))
 }
+
+// TestLongTitlesFitThePicture: a title longer than the picture is wide (a
+// generated namespace, a long image reference) is squeezed into it rather
+// than cut off at the edge; a short one is drawn as it is.
+func TestLongTitlesFitThePicture(t *testing.T) {
+	heading := func(title string) *node {
+		root, _ := render(t, rolledBack(), timeline.Options{Title: title, Width: 800})
+		hs := root.all("text", "heading")
+		require.Len(t, hs, 1)
+		return hs[0]
+	}
+	long := heading(strings.Repeat("t-testguidescenarios-", 8) + "/payment-service to v2.0.2")
+	require.Contains(t, long.Attrs, "textLength")
+	fit, err := strconv.ParseFloat(long.Attrs["textLength"], 64)
+	require.NoError(t, err)
+	x, err := strconv.ParseFloat(long.Attrs["x"], 64)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, x+fit, 800.0, "ends inside the picture")
+	assert.Equal(t, "spacingAndGlyphs", long.Attrs["lengthAdjust"])
+
+	short := heading("shop/checkout to v2")
+	assert.NotContains(t, short.Attrs, "textLength")
+	assert.Equal(t, "shop/checkout to v2", short.text())
+}
