@@ -153,7 +153,7 @@ func (s *session) checklist(ctx context.Context, cf *checklistFlags, plan *progr
 		// The rollback's writes are rehearsed through server-side dry runs
 		// before the rollout starts; a router or flag store without a dry-run
 		// mode leaves the item to staging's records or to a person.
-		rehearsal, err := s.rehearsalProviders(ctx, plan)
+		rehearsal, err := s.rehearsalProviders(plan)
 		if err != nil {
 			return nil, err
 		}
@@ -247,15 +247,24 @@ func configName(c *Config) string {
 	return "config " + c.path
 }
 
-// rehearsalProviders are the configured providers with the kubernetes
-// provider in dry-run mode, from a session of their own: the session's
-// provider, built once, writes for real.
-func (s *session) rehearsalProviders(ctx context.Context, plan *progressive.Plan) (*rollout.Providers, error) {
+// rehearsalProviders are the workload and router a rollback writes through,
+// from a kubernetes provider of their own in dry-run mode (the session's,
+// built once, writes for real). A plan that sets flags gets none: no flag
+// store has a dry-run mode, so the item is left to staging or a person
+// rather than opening the flag store's SDK a second time.
+func (s *session) rehearsalProviders(plan *progressive.Plan) (*rollout.Providers, error) {
+	if needsFlags(plan) {
+		return nil, nil
+	}
 	rs := &session{app: s.app, cfg: s.cfg, flags: s.flags}
 	s.closers.add(rs.close)
-	ps, err := rs.providers(ctx, plan, true)
+	p, err := rs.kube(true)
 	if err != nil {
 		return nil, err
 	}
-	return &ps, nil
+	routers, err := rs.routers(p)
+	if err != nil {
+		return nil, err
+	}
+	return &rollout.Providers{Workloads: []progressive.Workload{p.Workload()}, Routers: routers}, nil
 }

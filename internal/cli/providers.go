@@ -158,27 +158,8 @@ func (s *session) providers(ctx context.Context, plan *progressive.Plan, dryRun 
 		return ps, err
 	}
 	ps.Workloads = []progressive.Workload{p.Workload()}
-	switch s.cfg.Router.Kind {
-	case "", RouterKubernetes:
-		ps.Routers = []progressive.TrafficRouter{p.Router()}
-	case RouterIstio:
-		r, err := istio.New(s.restCfg, istio.Options{Create: s.cfg.Router.CreateRoutes})
-		if err != nil {
-			return ps, fmt.Errorf("istio router: %w", err)
-		}
-		ps.Routers = []progressive.TrafficRouter{r}
-	case RouterGatewayAPI:
-		r, err := gatewayapi.New(s.restCfg, gatewayapi.Options{})
-		if err != nil {
-			return ps, fmt.Errorf("gateway API router: %w", err)
-		}
-		ps.Routers = []progressive.TrafficRouter{r}
-	case RouterLinkerd:
-		r, err := linkerd.New(s.restCfg, linkerd.Options{})
-		if err != nil {
-			return ps, fmt.Errorf("linkerd router: %w", err)
-		}
-		ps.Routers = []progressive.TrafficRouter{r}
+	if ps.Routers, err = s.routers(p); err != nil {
+		return ps, err
 	}
 	if pc := s.cfg.Prometheus; pc != nil {
 		src, err := s.prometheus(ctx, pc)
@@ -200,6 +181,34 @@ func (s *session) providers(ctx context.Context, plan *progressive.Plan, dryRun 
 		}
 	}
 	return ps, nil
+}
+
+// routers builds the configured traffic router on the kubernetes provider p
+// (whose dry-run mode the kubernetes router shares).
+func (s *session) routers(p *k8s.Provider) ([]progressive.TrafficRouter, error) {
+	switch s.cfg.Router.Kind {
+	case "", RouterKubernetes:
+		return []progressive.TrafficRouter{p.Router()}, nil
+	case RouterIstio:
+		r, err := istio.New(s.restCfg, istio.Options{Create: s.cfg.Router.CreateRoutes})
+		if err != nil {
+			return nil, fmt.Errorf("istio router: %w", err)
+		}
+		return []progressive.TrafficRouter{r}, nil
+	case RouterGatewayAPI:
+		r, err := gatewayapi.New(s.restCfg, gatewayapi.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("gateway API router: %w", err)
+		}
+		return []progressive.TrafficRouter{r}, nil
+	case RouterLinkerd:
+		r, err := linkerd.New(s.restCfg, linkerd.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("linkerd router: %w", err)
+		}
+		return []progressive.TrafficRouter{r}, nil
+	}
+	return nil, nil
 }
 
 func (s *session) prometheus(ctx context.Context, pc *PrometheusConfig) (*prometheus.Source, error) {
