@@ -16,17 +16,13 @@ import (
 // is tried again every PollInterval until ctx ends: driving from what may be
 // that older state could repeat a step's side effect.
 func (r *Runner) readFresh(ctx context.Context, id string) error {
-	fr, ok := r.opts.Store.(FreshReader)
-	if !ok {
-		return nil
-	}
 	for {
-		_, err := fr.GetFresh(ctx, id)
+		err := r.Refresh(ctx, id)
 		if err == nil {
 			return nil
 		}
 		if !progressive.IsTransient(err) || ctx.Err() != nil {
-			return fmt.Errorf("rollout %s: read the stored state before driving: %w", id, err)
+			return err
 		}
 		r.opts.Logger.WarnContext(ctx, "rollout: reading the stored state before driving; trying again",
 			slog.String("rollout", id), slog.Duration("after", r.opts.PollInterval), slog.String("error", err.Error()))
